@@ -1,0 +1,10 @@
+//! qualifyd: qualifies sales leads by conversation. Crate map:
+//! - `diagnostic`: located problems (`file:line:col: severity: message`).
+//! - `yaml`: the single YAML parsing entry point, with positions.
+//! - `channel`: the channel enum (sms, email, messenger).
+//! - `schedule`: durations, days, hours and send windows.
+
+pub mod channel;
+pub mod diagnostic;
+pub mod schedule;
+pub mod yaml;
