@@ -3,8 +3,10 @@
 //! - `yaml`: the single YAML parsing entry point, with positions.
 //! - `channel`: the channel enum (sms, email, messenger).
 //! - `schedule`: durations, days, hours and send windows.
+//! - `catalog`: workflows and prompts -> compiled immutable `Catalog` + diagnostics (pure).
 
 pub mod channel;
 pub mod diagnostic;
 pub mod schedule;
 pub mod yaml;
+pub mod catalog;

@@ -1,0 +1,181 @@
+//! The compiled, immutable form of a workflow: every reference resolved to an index, every
+//! duration parsed, every expression and template checked. Nothing here does IO.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use crate::catalog::templates::Templates;
+use crate::channel::Channel;
+use crate::schedule::SendWindow;
+
+/// Index of a step in `Workflow::steps`.
+pub type StepIndex = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Versioning {
+    /// Prospects move to the newest version when their current step id still exists there.
+    Follow,
+    /// Prospects stay on the version they entered with.
+    Pinned,
+}
+
+#[derive(Debug)]
+pub struct Workflow {
+    pub id: String,
+    /// Content hash of the workflow file and every template it references.
+    pub version: String,
+    pub description: Option<String>,
+    pub channel: Channel,
+    pub entry_import: bool,
+    pub entry_inbound: Vec<Channel>,
+    /// `None`: the settings' default window applies.
+    pub send_window: Option<SendWindow>,
+    pub messages_per_day: Option<u32>,
+    pub fields: Vec<Field>,
+    pub score: Option<String>,
+    pub on_reply: Option<StepIndex>,
+    pub versioning: Versioning,
+    pub intents: Intents,
+    pub context: serde_json::Value,
+    pub steps: Vec<Step>,
+    pub templates: Arc<Templates>,
+    /// The sources this version was compiled from, stored by version hash.
+    pub source: WorkflowSource,
+}
+
+impl Workflow {
+    pub fn step_index(&self, id: &str) -> Option<StepIndex> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// Everything needed to compile one workflow version again, later, alone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WorkflowSource {
+    pub file: String,
+    pub text: String,
+    /// Template name -> source text, for every template the workflow references.
+    pub templates: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Intents {
+    pub opt_out: Vec<String>,
+    pub positive: Vec<String>,
+    pub negative: Vec<String>,
+    pub question: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldType {
+    Number,
+    String,
+    /// Allowed values, each with the words that also mean it.
+    Enum { values: Vec<String>, synonyms: BTreeMap<String, Vec<String>> },
+    Bool,
+    Email,
+    Phone,
+}
+
+impl FieldType {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FieldType::Number => "number",
+            FieldType::String => "string",
+            FieldType::Enum { .. } => "enum",
+            FieldType::Bool => "bool",
+            FieldType::Email => "email",
+            FieldType::Phone => "phone",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: String,
+    pub kind: FieldType,
+    pub description: String,
+    /// The question to ask when the field is missing.
+    pub ask: Option<String>,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub kind: StepKind,
+    /// Where the step goes when it is done (explicit `next`, else the following step).
+    pub next: Option<StepIndex>,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Send { template: String, channel: Channel },
+    Wait(WaitFor),
+    WaitReply { timeout: Duration, on_timeout: StepIndex },
+    Ai(AiStep),
+    Branch { arms: Vec<(String, StepIndex)>, otherwise: Option<StepIndex> },
+    Set { fields: Vec<(String, String)>, tags: Vec<String> },
+    Notify { email: Option<String>, webhook: Option<String>, template: String },
+    Webhook { url: String, on_failure: Option<StepIndex> },
+    End { outcome: String },
+}
+
+impl StepKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Send { .. } => "send",
+            StepKind::Wait(_) => "wait",
+            StepKind::WaitReply { .. } => "wait_reply",
+            StepKind::Ai(_) => "ai",
+            StepKind::Branch { .. } => "branch",
+            StepKind::Set { .. } => "set",
+            StepKind::Notify { .. } => "notify",
+            StepKind::Webhook { .. } => "webhook",
+            StepKind::End { .. } => "end",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum WaitFor {
+    Duration(Duration),
+    /// A 5-field cron pattern, evaluated in the workflow's (else the settings') timezone.
+    Cron(Arc<croner::Cron>),
+}
+
+#[derive(Debug, Clone)]
+pub struct AiStep {
+    pub prompt: String,
+    pub extract: Vec<String>,
+    pub reply: bool,
+    /// Step ids the provider may choose as the next step (empty: no choice).
+    pub choose: Vec<(String, StepIndex)>,
+    pub on_failure: Option<StepIndex>,
+}
+
+/// Every workflow, compiled together from one consistent set of files.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub workflows: BTreeMap<String, Arc<Workflow>>,
+    /// Hash over every workflow version: changes when anything served changes.
+    pub version: String,
+}
+
+impl Catalog {
+    pub fn workflow(&self, id: &str) -> Option<&Arc<Workflow>> {
+        self.workflows.get(id)
+    }
+
+    /// Workflows whose entry accepts unknown senders on `channel`, in id order.
+    pub fn inbound_entry(&self, channel: Channel) -> Option<&Arc<Workflow>> {
+        self.workflows.values().find(|w| w.entry_inbound.contains(&channel))
+    }
+}
