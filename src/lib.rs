@@ -3,10 +3,14 @@
 //! - `yaml`: the single YAML parsing entry point, with positions.
 //! - `channel`: the channel enum (sms, email, messenger).
 //! - `schedule`: durations, days, hours and send windows.
+//! - `settings`: the daemon's own config.yaml -> typed `Settings` (env-var secrets resolved).
 //! - `catalog`: workflows and prompts -> compiled immutable `Catalog` + diagnostics (pure).
 
 pub mod channel;
 pub mod diagnostic;
 pub mod schedule;
+pub mod settings;
 pub mod yaml;
 pub mod catalog;
+pub mod machine;
+pub mod store;

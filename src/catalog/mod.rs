@@ -107,9 +107,13 @@ fn unreadable(path: &Path, err: &std::io::Error) -> Diagnostic {
 pub fn build(sources: &Sources, options: &CompileOptions) -> BuildOutcome {
     let mut diagnostics = Vec::new();
     let (compiled, failures) = Templates::compile(&sources.templates);
-    for (name, TemplateError::Syntax { line, message }) in failures {
+    for (name, TemplateError::Syntax { line, offset, message }) in failures {
         let file = sources.prompts_dir.join(&name);
-        let at = Position { line: line.unwrap_or(1) as u64, column: 1 };
+        let at = match offset {
+            Some(offset) => offset_position(&sources.templates[&name], offset),
+            None => Position { line: line.unwrap_or(1) as u64, column: 1 },
+        };
+        let message = message.strip_prefix("syntax error: ").unwrap_or(&message);
         diagnostics.push(Diagnostic::error(&file, at, format!("template syntax error: {message}")));
     }
     for name in sources.templates.keys() {
@@ -156,6 +160,18 @@ pub fn build(sources: &Sources, options: &CompileOptions) -> BuildOutcome {
         Catalog { workflows, version }
     });
     BuildOutcome { catalog, diagnostics }
+}
+
+/// Line and column (in characters) of a byte offset into `text`.
+fn offset_position(text: &str, offset: usize) -> Position {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() as u64 + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+    Position { line, column }
 }
 
 /// Position of the first whole-word occurrence of `word` in `text`.

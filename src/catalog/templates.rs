@@ -26,14 +26,22 @@ pub const EXPRESSION_VARIABLES: &[&str] = &["fields", "score", "tags", "channel"
 
 #[derive(Debug)]
 pub enum TemplateError {
-    /// A syntax error, with the line inside the template when known.
-    Syntax { line: Option<usize>, message: String },
+    /// A syntax error, with the line and the byte offset inside the template when known.
+    Syntax { line: Option<usize>, offset: Option<usize>, message: String },
 }
 
 /// The templates one workflow version references, compiled in one environment.
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
+    /// Expressions read fields that are often missing: there, undefined is falsy, not an error.
+    expressions: Environment<'static>,
+}
+
+fn expression_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env
 }
 
 fn new_environment() -> Environment<'static> {
@@ -44,7 +52,7 @@ fn new_environment() -> Environment<'static> {
 
 impl Default for Templates {
     fn default() -> Self {
-        Templates { env: new_environment() }
+        Templates { env: new_environment(), expressions: expression_environment() }
     }
 }
 
@@ -58,7 +66,7 @@ impl Templates {
                 failures.push((name.clone(), syntax_error(&err)));
             }
         }
-        (Templates { env }, failures)
+        (Templates { env, expressions: expression_environment() }, failures)
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -80,12 +88,12 @@ impl Templates {
 
     /// Checks an expression's syntax and returns the variables it uses (nested, e.g. `fields.budget`).
     pub fn check_expression(&self, source: &str) -> Result<HashSet<String>, String> {
-        let expr = self.env.compile_expression(source).map_err(|e| describe(&e))?;
+        let expr = self.expressions.compile_expression(source).map_err(|e| describe(&e))?;
         Ok(expr.undeclared_variables(true))
     }
 
     pub fn eval(&self, source: &str, context: &Value) -> Result<Value, String> {
-        let expr = self.env.compile_expression(source).map_err(|e| describe(&e))?;
+        let expr = self.expressions.compile_expression(source).map_err(|e| describe(&e))?;
         expr.eval(context).map_err(|e| describe(&e))
     }
 }
@@ -97,7 +105,7 @@ fn unknown(used: HashSet<String>, allowed: &[&str]) -> Vec<String> {
 }
 
 fn syntax_error(err: &minijinja::Error) -> TemplateError {
-    TemplateError::Syntax { line: err.line(), message: describe(err) }
+    TemplateError::Syntax { line: err.line(), offset: err.range().map(|r| r.start), message: describe(err) }
 }
 
 /// minijinja's message without its own location suffix.

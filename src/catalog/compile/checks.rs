@@ -29,7 +29,11 @@ pub(crate) fn check_expression(
         let mut parts = variable.splitn(3, '.');
         let top = parts.next().unwrap_or_default();
         if !EXPRESSION_VARIABLES.contains(&top) {
-            let suggestion = did_you_mean_suffix(top, EXPRESSION_VARIABLES.iter().copied());
+            let suggestion = if fields.iter().any(|f| f.name == top) {
+                format!(" (did you mean `fields.{top}`?)")
+            } else {
+                did_you_mean_suffix(top, EXPRESSION_VARIABLES.iter().copied())
+            };
             ctx.error(
                 position,
                 format!(

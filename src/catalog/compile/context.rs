@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
+
 use crate::diagnostic::{Diagnostic, Position, did_you_mean_suffix};
 use crate::yaml::{Node, Segment};
 
@@ -82,6 +84,35 @@ impl<'a> Ctx<'a> {
 
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Deserializes the raw struct of one step or field; a failure names it (`within`, such as
+    /// "step `route`"), since serde's path only starts inside it.
+    pub fn deserialize_in<T: DeserializeOwned>(&self, node: &Node, within: &str) -> Result<T, Diagnostic> {
+        node.deserialize(self.file).map_err(|mut diagnostic| {
+            diagnostic.message = plain_words(&format!("in {within}: {}", diagnostic.message));
+            diagnostic
+        })
+    }
+}
+
+/// Replaces the Rust type names serde puts in its messages with the words of the workflow language.
+pub(crate) fn plain_words(message: &str) -> String {
+    const WORDS: [(&str, &str); 3] = [
+        ("expected u32", "expected a whole number"),
+        ("expected a boolean", "expected `true` or `false` (`yes`, `no`, `on` and `off` are not booleans)"),
+        (
+            "data did not match any variant of untagged enum OneOrMany",
+            "expected a channel (sms, email, messenger) or a list of channels",
+        ),
+    ];
+    let mut out = message.to_string();
+    for (from, to) in WORDS {
+        out = out.replace(from, to);
+    }
+    match out.find("expected struct Raw") {
+        Some(at) => format!("{}expected a mapping of keys", &out[..at]),
+        None => out,
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) fn compile_fields(ctx: &mut Ctx<'_>) -> Vec<Field> {
                 format!("field name `{name}` must be snake_case (lowercase letters, digits and `_`) so expressions can use it"),
             );
         }
-        let raw: RawField = match node.deserialize(ctx.file) {
+        let raw: RawField = match ctx.deserialize_in(node, &format!("field `{name}`")) {
             Ok(raw) => raw,
             Err(diagnostic) => {
                 ctx.push(diagnostic);

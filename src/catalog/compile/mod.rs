@@ -68,7 +68,8 @@ pub fn compile_workflow(
     let mut ctx = Ctx::new(file, &root);
     let raw: Option<RawWorkflow> = match root.deserialize(file) {
         Ok(raw) => Some(raw),
-        Err(diagnostic) => {
+        Err(mut diagnostic) => {
+            diagnostic.message = context::plain_words(&diagnostic.message);
             ctx.push(diagnostic);
             None
         }

@@ -35,7 +35,11 @@ pub(crate) fn compile_steps(
     let mut steps = Vec::new();
     let mut ok = true;
     for (index, node) in nodes.iter().enumerate() {
-        let raw: RawStep = match node.deserialize(ctx.file) {
+        let within = match node.get("id").and_then(|n| n.as_str()) {
+            Some(id) => format!("step `{id}`"),
+            None => format!("step #{}", index + 1),
+        };
+        let raw: RawStep = match ctx.deserialize_in(node, &within) {
             Ok(raw) => raw,
             Err(diagnostic) => {
                 ctx.push(diagnostic);
@@ -312,16 +316,24 @@ impl StepCompiler<'_, '_, '_> {
         Some(StepKind::Branch { arms: compiled, otherwise })
     }
 
+    /// The template must exist, compile, and read only known variables: a version that
+    /// references a broken template is refused here, not when a message is due.
     fn check_template(&mut self, name: &str, keys: &[&str]) {
-        if self.templates.sources.contains_key(name) {
-            return;
-        }
         let at = self.ctx.value_at(&self.here(keys));
-        let suggestion = did_you_mean_suffix(name, self.templates.sources.keys().map(String::as_str));
-        self.ctx.error(
-            at,
-            format!("template `{name}` not found in {}{suggestion}", self.templates.dir.display()),
-        );
+        let file = self.templates.dir.join(name);
+        if !self.templates.sources.contains_key(name) {
+            let suggestion = did_you_mean_suffix(name, self.templates.sources.keys().map(String::as_str));
+            let dir = self.templates.dir.display();
+            self.ctx.error(at, format!("template `{name}` not found in {dir}{suggestion}"));
+        } else if !self.templates.compiled.contains(name) {
+            self.ctx.error(at, format!("template `{name}` has a syntax error (see {})", file.display()));
+        } else {
+            let unknown = self.templates.compiled.unknown_variables(name);
+            if !unknown.is_empty() {
+                let names = unknown.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+                self.ctx.error(at, format!("template `{name}` uses unknown variable {names} (see {})", file.display()));
+            }
+        }
     }
 
     fn check_url(&mut self, url: &str, keys: &[&str]) {

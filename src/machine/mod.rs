@@ -1,0 +1,19 @@
+//! The pure per-prospect state machine: `apply(workflow, state, event, now) -> Transition`.
+//! No clock reads, no IO: the engine commits the transition, then performs its actions.
+
+mod action;
+mod apply;
+mod event;
+pub mod intent;
+pub mod render;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use action::Action;
+pub use apply::{MAX_STEPS_PER_EVENT, MachineEnv, Transition, apply};
+pub use event::{ActionResult, AdminCommand, AiAnswer, Event};
+pub use state::{
+    Contact, Direction, ProspectState, RecentMessage, StatusChange, Status, Timer, TimerPurpose,
+    RECENT_MESSAGES,
+};

@@ -1,0 +1,126 @@
+//! Durable storage behind a narrow [`Store`] trait: prospects, conversations, the timer index,
+//! the outbox, the inbox, dedupe keys, workflow versions and the audit log. Writes go in
+//! atomic [`Batch`]es; durability comes from [`Store::flush`] (group-committed by the engine).
+//! sled implements it today; a PostgreSQL backend must fit the same trait.
+
+mod keys;
+mod records;
+mod sled_store;
+
+use chrono::{DateTime, Utc};
+
+pub use records::{AuditRecord, ContactKey, DeliveryStatus, Message, OutboxEntry, UnmatchedMessage};
+pub use sled_store::SledStore;
+
+use crate::catalog::model::WorkflowSource;
+use crate::machine::{Event, ProspectState};
+
+/// The on-disk layout version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("storage error: {0}")]
+    Backend(String),
+    #[error("corrupt record under key `{key}`: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error(
+        "the data directory was written with schema version {found}, this build reads version {expected}; use a matching qualifyd release"
+    )]
+    SchemaMismatch { found: u32, expected: u32 },
+}
+
+/// One write. A [`Batch`] of them is applied atomically.
+#[derive(Debug, Clone)]
+pub enum Op {
+    PutProspect(Box<ProspectState>),
+    DeleteProspect { id: String },
+    /// Appends or replaces (same `seq`) a message of the prospect's conversation.
+    PutMessage { prospect: String, message: Message },
+    DeleteMessage { prospect: String, seq: u64 },
+    PutInbox { prospect: String, seq: u64, event: Event },
+    DeleteInbox { prospect: String, seq: u64 },
+    PutTimer { at: DateTime<Utc>, prospect: String, seq: u64 },
+    DeleteTimer { at: DateTime<Utc>, prospect: String, seq: u64 },
+    PutOutbox(Box<OutboxEntry>),
+    DeleteOutbox { action_id: String },
+    /// Remembers a provider message id (or any dedupe key) as applied, for the given prospect.
+    PutSeen { key: String, prospect: String },
+    PutContact { key: ContactKey, prospect: String },
+    DeleteContact { key: ContactKey, prospect: String },
+    PutWorkflowSource { workflow: String, version: String, source: Box<WorkflowSource> },
+    PutAudit(Box<AuditRecord>),
+    PutUnmatched(Box<UnmatchedMessage>),
+}
+
+/// Writes applied together or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A due timer as stored in the due-time index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerEntry {
+    pub at: DateTime<Utc>,
+    pub prospect: String,
+    pub seq: u64,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Applies every op atomically. Not durable until [`Store::flush`] returns.
+    fn apply(&self, batch: Batch) -> Result<(), Error>;
+    /// Makes every applied batch durable. Blocking: call it off the async runtime.
+    fn flush(&self) -> Result<(), Error>;
+    /// A new id, unique and increasing across restarts.
+    fn next_id(&self) -> Result<u64, Error>;
+
+    fn prospect(&self, id: &str) -> Result<Option<ProspectState>, Error>;
+    /// Prospects in id order, starting after `after`.
+    fn prospects(&self, after: Option<&str>, limit: usize) -> Result<Vec<ProspectState>, Error>;
+    fn count_prospects(&self) -> Result<usize, Error>;
+    /// Ids of prospects reachable at this contact (several workflows may share a person).
+    fn prospects_by_contact(&self, key: &ContactKey) -> Result<Vec<String>, Error>;
+
+    /// The conversation, oldest first.
+    fn messages(&self, prospect: &str) -> Result<Vec<Message>, Error>;
+    fn message(&self, prospect: &str, seq: u64) -> Result<Option<Message>, Error>;
+
+    /// Events waiting to be applied, oldest first.
+    fn inbox(&self, prospect: &str) -> Result<Vec<(u64, Event)>, Error>;
+    /// Prospects with a non-empty inbox (for recovery after a restart).
+    fn prospects_with_inbox(&self) -> Result<Vec<String>, Error>;
+
+    /// Timers due at or before `until`, earliest first, at most `limit`.
+    fn due_timers(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<TimerEntry>, Error>;
+    fn count_timers(&self) -> Result<usize, Error>;
+    /// The earliest pending timer.
+    fn next_timer(&self) -> Result<Option<TimerEntry>, Error>;
+
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, Error>;
+    fn outbox_entry(&self, action_id: &str) -> Result<Option<OutboxEntry>, Error>;
+    fn count_outbox(&self) -> Result<usize, Error>;
+
+    /// The prospect recorded for a dedupe key, if the key was seen.
+    fn seen(&self, key: &str) -> Result<Option<String>, Error>;
+
+    fn workflow_source(&self, workflow: &str, version: &str) -> Result<Option<WorkflowSource>, Error>;
+
+    /// Audit records, oldest first, starting after sequence `after`.
+    fn audit(&self, after: Option<u64>, limit: usize) -> Result<Vec<AuditRecord>, Error>;
+    fn unmatched(&self, limit: usize) -> Result<Vec<UnmatchedMessage>, Error>;
+}
