@@ -50,6 +50,9 @@ pub fn parse_hours(text: &str) -> Result<(NaiveTime, NaiveTime), String> {
         .split_once('-')
         .ok_or_else(|| format!("invalid hours `{text}`: {hint}"))?;
     let parse = |t: &str| {
+        if t.trim() == "24:00" {
+            return Ok(END_OF_DAY);
+        }
         NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| format!("invalid hours `{text}`: {hint}"))
     };
     let (start, end) = (parse(start)?, parse(end)?);
@@ -58,6 +61,12 @@ pub fn parse_hours(text: &str) -> Result<(NaiveTime, NaiveTime), String> {
     }
     Ok((start, end))
 }
+
+/// `24:00` as an end of hours: the last instant of the day.
+const END_OF_DAY: NaiveTime = match NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
 
 /// When messages may go out: days of the week and hours of the day, in a timezone.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +85,7 @@ impl SendWindow {
             timezone: Tz::UTC,
             days: [true; 7],
             start: NaiveTime::MIN,
-            end: NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN),
+            end: END_OF_DAY,
         }
     }
 
@@ -87,7 +96,8 @@ impl SendWindow {
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {
         let local = at.with_timezone(&self.timezone);
         let time = local.time();
-        self.days[local.weekday().num_days_from_monday() as usize] && time >= self.start && time < self.end
+        let before_end = time < self.end || self.end == END_OF_DAY;
+        self.days[local.weekday().num_days_from_monday() as usize] && time >= self.start && before_end
     }
 
     /// `at` itself when the window is open, else the start of the next open slot.
@@ -132,6 +142,8 @@ mod tests {
         assert!(parse_duration("2 days").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_hours("00:00-24:00").is_ok());
+        assert!(parse_hours("20:00-08:00").is_err());
     }
 
     #[test]

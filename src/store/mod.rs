@@ -51,6 +51,8 @@ pub enum Op {
     PutWorkflowSource { workflow: String, version: String, source: Box<WorkflowSource> },
     PutAudit(Box<AuditRecord>),
     PutUnmatched(Box<UnmatchedMessage>),
+    /// A small engine setting that must survive restarts (for example the paused workflows).
+    PutMeta { key: String, value: String },
 }
 
 /// Writes applied together or not at all.
@@ -117,6 +119,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The prospect recorded for a dedupe key, if the key was seen.
     fn seen(&self, key: &str) -> Result<Option<String>, Error>;
+
+    fn meta(&self, key: &str) -> Result<Option<String>, Error>;
 
     fn workflow_source(&self, workflow: &str, version: &str) -> Result<Option<WorkflowSource>, Error>;
 

@@ -1,0 +1,292 @@
+//! The daemon's own settings file (`config.yaml`) -> typed [`Settings`]: environment references
+//! resolved, defaults applied, relative paths anchored, every problem reported at once.
+//!
+//! Loading is two-phase like the catalog: `env` expands `${VAR}` references in the located YAML
+//! tree, `raw` mirrors each section with `deny_unknown_fields`, and `compile` (pure: the
+//! environment is a parameter) validates and builds the typed value. [`load`] is the only IO.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::channel::Channel;
+use crate::diagnostic::{Diagnostic, Position};
+use crate::schedule::SendWindow;
+
+mod compile;
+mod context;
+mod drivers;
+mod env;
+mod raw;
+#[cfg(test)]
+mod tests;
+
+pub use compile::compile;
+
+/// Reads `file` and compiles it against the process environment.
+pub fn load(file: &Path) -> Result<Settings, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(file).map_err(|err| {
+        let message = format!("cannot read settings file {}: {err}", file.display());
+        vec![Diagnostic::error(file, Position::default(), message)]
+    })?;
+    compile(file, &text, &|name| std::env::var(name).ok())
+}
+
+/// A token, password or key. Its `Debug` prints `***` so that settings can be logged whole.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that sends it (a header, a login).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Everything the daemon reads from its settings file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Base URL providers call back on, without a trailing slash.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub workflows_dir: PathBuf,
+    pub prompts_dir: PathBuf,
+    pub timezone: Tz,
+    /// The default send window, in `timezone`.
+    pub send_window: SendWindow,
+    /// `None` when unset or empty: the daemon then generates one at startup.
+    pub admin_token: Option<Secret>,
+    pub admin_tokens: Vec<AdminToken>,
+    /// Bearer token guarding `POST /webhooks/inbound`; `None` when unset or empty.
+    pub inbound_token: Option<Secret>,
+    pub store: StoreSettings,
+    pub ai: AiSettings,
+    pub channels: ChannelSettings,
+    pub reload: ReloadSettings,
+    pub retention: RetentionSettings,
+}
+
+/// An extra named admin API token.
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    pub name: String,
+    pub role: Role,
+    pub token: Secret,
+}
+
+/// What an admin API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Operator,
+    Viewer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// sled's page cache; its own default (1 GiB) is far too large for a small daemon.
+    pub cache_capacity_bytes: u64,
+}
+
+/// Which brain reads replies and extracts answers.
+#[derive(Debug, Clone)]
+pub enum AiSettings {
+    /// Keyword rules only; no network.
+    Rules,
+    OpenAi(OpenAiSettings),
+}
+
+/// An OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, llama.cpp, vLLM, ...).
+#[derive(Debug, Clone)]
+pub struct OpenAiSettings {
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Secret,
+    pub timeout: Duration,
+    pub max_concurrency: usize,
+    pub max_retries: u32,
+    /// Replace phone numbers and emails in prompts before they leave the machine.
+    pub mask_contact_details: bool,
+}
+
+/// One driver per configured channel; `None` means the channel is not configured at all.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelSettings {
+    pub sms: Option<SmsDriver>,
+    pub email: Option<EmailDriver>,
+    pub messenger: Option<MessengerDriver>,
+}
+
+impl ChannelSettings {
+    /// The channels that have a driver, in [`Channel::ALL`] order.
+    pub fn configured(&self) -> Vec<Channel> {
+        let present = [
+            self.sms.is_some(),
+            self.email.is_some(),
+            self.messenger.is_some(),
+        ];
+        Channel::ALL
+            .into_iter()
+            .zip(present)
+            .filter(|(_, p)| *p)
+            .map(|(c, _)| c)
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum SmsDriver {
+    /// Records messages in the store instead of sending them.
+    Outbox,
+    Twilio(TwilioSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub sender: TwilioSender,
+    /// Without a trailing slash.
+    pub api_base: String,
+    pub rate_per_second: u32,
+}
+
+/// Who a Twilio message comes from: exactly one of the two is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwilioSender {
+    /// A phone number or alphanumeric sender id (`From`).
+    From(String),
+    /// A messaging service (`MessagingServiceSid`), which picks the number itself.
+    MessagingService(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum EmailDriver {
+    /// Records messages in the store instead of sending them.
+    Outbox {
+        from: Option<String>,
+    },
+    Smtp(SmtpSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// Set together with `password`, or not at all.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub tls: SmtpTls,
+    pub from: String,
+    /// Domain of the per-prospect reply addresses, when replies come back by email.
+    pub reply_domain: Option<String>,
+    pub rate_per_second: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    #[serde(rename = "starttls")]
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: local test sinks only.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub enum MessengerDriver {
+    /// Records messages in the store instead of sending them.
+    Outbox,
+    /// `driver: messenger`: the Messenger Platform through the Graph API.
+    Graph(GraphSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphSettings {
+    pub page_access_token: Secret,
+    /// Checks the `X-Hub-Signature-256` of incoming webhooks.
+    pub app_secret: Secret,
+    /// Echoed back during the webhook subscription handshake.
+    pub verify_token: Secret,
+    /// Without a trailing slash.
+    pub api_base: String,
+    pub rate_per_second: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadSettings {
+    pub mode: ReloadMode,
+    /// Quiet time after the last change before rebuilding (editors save in bursts).
+    pub debounce: Duration,
+    /// Only used in `poll` mode (network filesystems where notifications do not arrive).
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadMode {
+    Watch,
+    Poll,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// How long a finished prospect's personal data is kept.
+    pub period: chrono::Duration,
+    /// When the retention sweep runs (5-field crontab, in the settings' timezone).
+    pub sweep_cron: String,
+}
+
+impl Settings {
+    /// The built-in defaults with every channel on the outbox and the rules provider, data in
+    /// `data_dir` and workflows/prompts beside it. For tests, three values differ from an empty
+    /// file: `listen` uses port 0, `public_url` has no port (set it once bound), and the send
+    /// window is always open, so no test depends on a free port or on the hour it runs at.
+    pub fn development(data_dir: &Path) -> Settings {
+        let base = data_dir.parent().unwrap_or(Path::new("."));
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: "http://localhost".to_string(),
+            data_dir: data_dir.to_path_buf(),
+            workflows_dir: base.join("workflows"),
+            prompts_dir: base.join("prompts"),
+            timezone: Tz::UTC,
+            send_window: SendWindow::always(),
+            admin_token: None,
+            admin_tokens: Vec::new(),
+            inbound_token: None,
+            store: StoreSettings {
+                cache_capacity_bytes: compile::DEFAULT_CACHE_MB * compile::MEGABYTE,
+            },
+            ai: AiSettings::Rules,
+            channels: ChannelSettings {
+                sms: Some(SmsDriver::Outbox),
+                email: Some(EmailDriver::Outbox {
+                    from: Some("Qualifyd <leads@example.com>".to_string()),
+                }),
+                messenger: Some(MessengerDriver::Outbox),
+            },
+            reload: compile::default_reload(),
+            retention: compile::default_retention(),
+        }
+    }
+}
