@@ -5,6 +5,8 @@
 //! - `schedule`: durations, days, hours and send windows.
 //! - `settings`: the daemon's own config.yaml -> typed `Settings` (env-var secrets resolved).
 //! - `catalog`: workflows and prompts -> compiled immutable `Catalog` + diagnostics (pure).
+//! - `http`: the axum API: admin routes with role tokens, inbound webhook, health, metrics; one error shape.
+//! - `ai`: AI providers; `rules_answer` is the deterministic offline one (keywords, small parsers).
 
 pub mod channel;
 pub mod diagnostic;
@@ -14,3 +16,9 @@ pub mod yaml;
 pub mod catalog;
 pub mod machine;
 pub mod store;
+pub mod engine;
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod http;
+pub mod ai;

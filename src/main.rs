@@ -1,1 +1,79 @@
-fn main(){}
+//! The `qualifyd` binary: parses the command line, sets up logging, runs the library, and maps
+//! failures to exit codes (0 ok, 1 problems found or runtime failure, 2 usage).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use qualifyd::cli::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config, deny_warnings } => {
+            let report = qualifyd::check::check(&config);
+            for diagnostic in &report.diagnostics {
+                eprintln!("{diagnostic}");
+            }
+            let failed = report.errors() > 0 || (deny_warnings && report.warnings() > 0);
+            if failed {
+                eprintln!("check failed: {} error(s), {} warning(s)", report.errors(), report.warnings());
+                ExitCode::from(1)
+            } else {
+                println!("ok: {} workflow(s), {} warning(s)", report.workflows, report.warnings());
+                ExitCode::SUCCESS
+            }
+        }
+        Command::Serve { config, listen, data_dir } => {
+            init_tracing();
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("error: cannot start the async runtime: {err}");
+                    return ExitCode::from(1);
+                }
+            };
+            match runtime.block_on(serve(config, listen, data_dir)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+async fn serve(
+    config: std::path::PathBuf,
+    listen: Option<std::net::SocketAddr>,
+    data_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let mut settings = match qualifyd::settings::load(&config) {
+        Ok(settings) => settings,
+        Err(diagnostics) => {
+            for diagnostic in &diagnostics {
+                eprintln!("{diagnostic}");
+            }
+            anyhow::bail!("the settings file {} has {} problem(s)", config.display(), diagnostics.len());
+        }
+    };
+    if let Some(listen) = listen {
+        settings.listen = listen;
+    }
+    if let Some(data_dir) = data_dir {
+        settings.data_dir = data_dir;
+    }
+    let app = qualifyd::app::start(settings).await?;
+    if let Some(token) = &app.generated_admin_token {
+        println!("No QUALIFYD_ADMIN_TOKEN set; generated admin token for this run (shown once): {token}");
+    }
+    println!("qualifyd listening on http://{}", app.addr);
+    app.run_until_signal().await?;
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("QUALIFYD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}

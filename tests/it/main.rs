@@ -1,3 +1,9 @@
 //! Integration tests, one binary: the compiler over fixture files, and (later) the daemon over HTTP.
 
 mod catalog_examples;
+mod catalog_invalid;
+mod catalog_props;
+mod store;
+mod harness;
+mod daemon;
+mod crash;

@@ -9,7 +9,7 @@ use crate::catalog::model::{AiStep, Field, Step, StepKind, WaitFor};
 use crate::catalog::raw::{RawAi, RawArm, RawStep, RawWait, STEP_KINDS};
 use crate::diagnostic::did_you_mean_suffix;
 use crate::schedule::parse_duration;
-use crate::yaml::Segment;
+use crate::yaml::{NodeValue, Segment};
 
 pub(crate) struct CompiledSteps {
     pub names: StepNames,
@@ -111,13 +111,7 @@ impl StepCompiler<'_, '_, '_> {
         let id = raw.id.clone();
         let present: Vec<&str> = STEP_KINDS.iter().copied().filter(|k| has_kind(&raw, k)).collect();
         if present.len() != 1 {
-            let at = self.ctx.key_at(&at_path!["steps", self.index]);
-            let message = if present.is_empty() {
-                format!("step `{id}` has no kind: give it exactly one of {}", STEP_KINDS.join(", "))
-            } else {
-                format!("step `{id}` has several kinds ({}): give it exactly one", present.join(", "))
-            };
-            self.ctx.error(at, message);
+            self.kind_error(&id, &present);
             return None;
         }
         let explicit_next = match &raw.next {
@@ -134,6 +128,29 @@ impl StepCompiler<'_, '_, '_> {
         let next = if is_end { None } else { explicit_next.or(fallthrough) };
         let errors_after = self.ctx.diagnostics.iter().filter(|d| d.is_error()).count();
         (errors_after == errors_before).then_some(Step { id, kind, next })
+    }
+
+    /// Reports a step with no kind, an empty kind (`end:` alone), or several kinds.
+    fn kind_error(&mut self, id: &str, present: &[&str]) {
+        let step = self.ctx.root.get("steps").and_then(|s| s.as_seq()).and_then(|s| s.get(self.index));
+        let is_empty = |kind: &&str| step.and_then(|n| n.get(kind)).is_some_and(|v| v.value == NodeValue::Null);
+        if let Some(kind) = STEP_KINDS.iter().copied().find(is_empty).filter(|_| present.is_empty()) {
+            let at = self.ctx.key_at(&self.here(&[kind]));
+            let message = if kind == "end" {
+                format!("step `{id}`: `end` needs an outcome, such as `end: qualified`")
+            } else {
+                format!("step `{id}`: `{kind}` has no value: give it its keys")
+            };
+            self.ctx.error(at, message);
+            return;
+        }
+        let at = self.ctx.key_at(&at_path!["steps", self.index]);
+        let message = if present.is_empty() {
+            format!("step `{id}` has no kind: give it exactly one of {}", STEP_KINDS.join(", "))
+        } else {
+            format!("step `{id}` has several kinds ({}): give it exactly one", present.join(", "))
+        };
+        self.ctx.error(at, message);
     }
 
     fn compile_kind(&mut self, raw: RawStep) -> Option<StepKind> {
@@ -270,7 +287,7 @@ impl StepCompiler<'_, '_, '_> {
         let mut choose = Vec::new();
         for (i, name) in ai.choose.iter().flatten().enumerate() {
             let at = self.ctx.value_at(&[self.here(&["ai", "choose"]), vec![Segment::Index(i)]].concat());
-            if let Some(index) = self.names.resolve(self.ctx, name, at, "choice") {
+            if let Some(index) = self.names.resolve(self.ctx, name, at, "choose target") {
                 choose.push((name.clone(), index));
             }
         }

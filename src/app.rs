@@ -1,0 +1,199 @@
+//! Composition root: opens the store, compiles the first catalog (start-up is the first
+//! reload), starts the engine and the HTTP server, and owns the shutdown order:
+//! stop accepting requests -> drain the engine -> flush -> exit.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::check::{build_catalog, compile_options};
+use crate::engine::{Drivers, Engine, EngineConfig};
+use crate::http::{AppState, Auth, Role};
+use crate::settings::{self, AiSettings, Settings};
+use crate::store::SledStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::Error),
+    #[error("the workflows do not compile ({count} error(s)); nothing was started:\n{listing}")]
+    Catalog { count: usize, listing: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A started daemon.
+pub struct RunningApp {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    /// Set when no admin token was configured and one was generated for this run.
+    pub generated_admin_token: Option<String>,
+    pub admin_token: String,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    settings: Settings,
+}
+
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|_| handle)
+        })
+        .clone()
+}
+
+fn drivers_for(settings: &Settings) -> Result<Drivers, Error> {
+    let drivers = Drivers::embedded();
+    if !matches!(settings.ai, AiSettings::Rules) {
+        return Err(Error::Unsupported(
+            "ai.provider `openai` is not available in this build yet; use `provider: rules`".into(),
+        ));
+    }
+    let outbox_only = matches!(settings.channels.sms, None | Some(settings::SmsDriver::Outbox))
+        && matches!(settings.channels.email, None | Some(settings::EmailDriver::Outbox { .. }))
+        && matches!(settings.channels.messenger, None | Some(settings::MessengerDriver::Outbox));
+    if !outbox_only {
+        return Err(Error::Unsupported(
+            "only the `outbox` channel driver is available in this build yet; set `driver: outbox`".into(),
+        ));
+    }
+    Ok(drivers)
+}
+
+pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|source| Error::DataDir { path: settings.data_dir.display().to_string(), source })?;
+    let drivers = drivers_for(&settings)?;
+    let outcome = build_catalog(&settings);
+    for warning in outcome.diagnostics.iter().filter(|d| !d.is_error()) {
+        tracing::warn!("{warning}");
+    }
+    let Some(catalog) = outcome.catalog else {
+        let listing: Vec<String> = outcome.diagnostics.iter().map(|d| d.to_string()).collect();
+        return Err(Error::Catalog { count: outcome.errors(), listing: listing.join("\n") });
+    };
+    let store = SledStore::open(&settings.data_dir.join("store"), settings.store.cache_capacity_bytes)?;
+    let mut config = EngineConfig::new(settings.send_window.clone(), &settings.public_url);
+    config.compile_options = compile_options(&settings);
+    let workflows = catalog.workflows.len();
+    let engine = Engine::start(Arc::new(store), config, catalog, drivers).await?;
+    tracing::info!(workflows, "catalog loaded");
+
+    let (admin_token, generated) = match &settings.admin_token {
+        Some(token) => (token.expose().to_string(), None),
+        None => {
+            let token = generate_token();
+            (token.clone(), Some(token))
+        }
+    };
+    let mut tokens = vec![("admin".to_string(), Role::Admin, admin_token.clone())];
+    for extra in &settings.admin_tokens {
+        let role = match extra.role {
+            settings::Role::Admin => Role::Admin,
+            settings::Role::Operator => Role::Operator,
+            settings::Role::Viewer => Role::Viewer,
+        };
+        tokens.push((extra.name.clone(), role, extra.token.expose().to_string()));
+    }
+    let reload_engine = engine.clone();
+    let reload_settings = settings.clone();
+    let reload: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        let engine = reload_engine.clone();
+        let settings = reload_settings.clone();
+        tokio::spawn(async move { reload_now(&engine, &settings).await });
+    });
+    let state = AppState {
+        engine: engine.clone(),
+        auth: Auth::new(tokens),
+        inbound_token: settings.inbound_token.as_ref().map(|t| t.expose().to_string()),
+        metrics: metrics_handle(),
+        reload: Some(reload),
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| Error::Listen { addr: settings.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen { addr: settings.listen, source })?;
+    let (stop, mut stopped) = watch::channel(false);
+    let router = crate::http::router(state);
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %err, "HTTP server failed");
+        }
+    });
+    tracing::info!(%addr, "qualifyd started");
+    Ok(RunningApp { addr, engine, generated_admin_token: generated, admin_token, stop, server, settings })
+}
+
+/// Recompiles the definitions; swaps them in only when they compile.
+pub async fn reload_now(engine: &Engine, settings: &Settings) -> bool {
+    let outcome = build_catalog(settings);
+    for diagnostic in &outcome.diagnostics {
+        tracing::warn!("{diagnostic}");
+    }
+    match outcome.catalog {
+        Some(catalog) => match engine.swap_catalog(catalog).await {
+            Ok(()) => {
+                tracing::info!("reloaded workflows and prompts");
+                true
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "storing the new workflow versions failed; the old catalog stays");
+                false
+            }
+        },
+        None => {
+            tracing::warn!(errors = outcome.errors(), "reload rejected; the running catalog stays in service");
+            false
+        }
+    }
+}
+
+fn generate_token() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..24).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+}
+
+impl RunningApp {
+    /// Graceful stop: no new requests, in-flight transitions finish, everything is flushed.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.engine.shutdown().await;
+        tracing::info!("qualifyd stopped");
+    }
+
+    /// Serves until SIGINT or SIGTERM; SIGHUP reloads the definitions.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut hangup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = terminate.recv() => break,
+                _ = hangup.recv() => {
+                    reload_now(&self.engine, &self.settings).await;
+                }
+            }
+        }
+        tracing::info!("shutting down");
+        self.shutdown().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! The side-effect interfaces the executor calls: channel drivers (send a message) and AI
+//! providers (answer an `ai` step), plus the embedded defaults: the `outbox` driver that records
+//! instead of sending, and the offline `rules` provider.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::catalog::model::{AiStep, Workflow};
+use crate::channel::Channel;
+use crate::machine::{AiAnswer, ProspectState};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a side effect did not happen.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DriverError {
+    /// Worth retrying later (timeout, 429, 5xx, provider down).
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// Retrying cannot help (invalid number, unsubscribed recipient, invalid answer).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// One message to deliver.
+#[derive(Debug, Clone)]
+pub struct Outbound<'a> {
+    /// The idempotency key of the outbox entry.
+    pub action_id: &'a str,
+    pub prospect: &'a ProspectState,
+    pub channel: Channel,
+    pub text: &'a str,
+}
+
+pub trait ChannelDriver: Send + Sync {
+    /// Delivers the message; returns the provider's message id.
+    fn send<'a>(&'a self, message: Outbound<'a>) -> BoxFuture<'a, Result<String, DriverError>>;
+    fn name(&self) -> &'static str;
+}
+
+/// What an AI provider is asked.
+pub struct AiRequest<'a> {
+    pub workflow: &'a Workflow,
+    pub step: &'a AiStep,
+    pub state: &'a ProspectState,
+    /// The step's rendered prompt template.
+    pub prompt: &'a str,
+}
+
+pub trait AiProvider: Send + Sync {
+    fn answer<'a>(&'a self, request: AiRequest<'a>) -> BoxFuture<'a, Result<AiAnswer, DriverError>>;
+    fn name(&self) -> &'static str;
+}
+
+/// Records messages as sent without sending anything (the embedded default).
+pub struct OutboxDriver;
+
+impl ChannelDriver for OutboxDriver {
+    fn send<'a>(&'a self, message: Outbound<'a>) -> BoxFuture<'a, Result<String, DriverError>> {
+        Box::pin(async move {
+            tracing::info!(
+                prospect = %message.prospect.id,
+                action = %message.action_id,
+                channel = %message.channel,
+                "outbox driver: message recorded, not sent"
+            );
+            Ok(format!("outbox-{}", message.action_id))
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+}
+
+/// The deterministic offline provider.
+pub struct RulesProvider;
+
+impl AiProvider for RulesProvider {
+    fn answer<'a>(&'a self, request: AiRequest<'a>) -> BoxFuture<'a, Result<AiAnswer, DriverError>> {
+        Box::pin(async move { Ok(crate::ai::rules_answer(request.workflow, request.step, request.state)) })
+    }
+
+    fn name(&self) -> &'static str {
+        "rules"
+    }
+}
+
+/// Every driver the executor may call.
+#[derive(Clone)]
+pub struct Drivers {
+    pub sms: Arc<dyn ChannelDriver>,
+    pub email: Arc<dyn ChannelDriver>,
+    pub messenger: Arc<dyn ChannelDriver>,
+    pub ai: Arc<dyn AiProvider>,
+    pub http: reqwest::Client,
+}
+
+impl Drivers {
+    /// Outbox on every channel, rules for AI.
+    pub fn embedded() -> Drivers {
+        Drivers {
+            sms: Arc::new(OutboxDriver),
+            email: Arc::new(OutboxDriver),
+            messenger: Arc::new(OutboxDriver),
+            ai: Arc::new(RulesProvider),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn channel(&self, channel: Channel) -> &Arc<dyn ChannelDriver> {
+        match channel {
+            Channel::Sms => &self.sms,
+            Channel::Email => &self.email,
+            Channel::Messenger => &self.messenger,
+        }
+    }
+}

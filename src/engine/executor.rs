@@ -1,0 +1,199 @@
+//! Performs committed side effects from the outbox, at least once, each under its idempotency
+//! key. Results come back as events (AI answers) or record updates (message sent), committed
+//! together with the removal of the outbox entry. Transient failures back off and retry,
+//! durably; permanent ones become failure events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::Rng;
+
+use crate::engine::drivers::{AiRequest, DriverError, Outbound};
+use crate::engine::{Error, Inner};
+use crate::machine::{Action, ActionResult, Event};
+use crate::store::{Batch, DeliveryStatus, Op, OutboxEntry};
+
+/// Attempts before a send, notification or webhook is given up. AI calls retry forever
+/// (capped backoff) so no prospect is skipped while a provider is down.
+const MAX_ATTEMPTS: u32 = 10;
+const MAX_BACKOFF_SECS: u64 = 300;
+
+/// Performs the outbox entry `action_id` in the background.
+pub(crate) fn dispatch(inner: &Inner, action_id: String) {
+    // The executor needs an owned handle to the engine internals.
+    let Some(inner) = inner.self_arc() else { return };
+    tokio::spawn(async move {
+        let Ok(_permit) = inner.actions.clone().acquire_owned().await else { return };
+        if let Err(err) = perform(&inner, &action_id).await {
+            tracing::error!(action = %action_id, error = %err, "recording an action's result failed; it will be retried at the next start");
+        }
+    });
+}
+
+async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
+    let Some(entry) = inner.store.outbox_entry(action_id)? else { return Ok(()) };
+    let wait = (entry.not_before - Utc::now()).to_std().unwrap_or_default();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    let Some(state) = inner.store.prospect(&entry.prospect)? else {
+        let mut batch = Batch::new();
+        batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });
+        inner.store.apply(batch)?;
+        return Ok(());
+    };
+    let result = run_action(inner, &entry, &state).await;
+    let mut batch = Batch::new();
+    let mut wake = false;
+    match result {
+        Ok(outcome) => {
+            batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });
+            record_success(inner, &mut batch, &entry, outcome, &mut wake)?;
+        }
+        Err(DriverError::Transient(reason)) if entry.attempts + 1 < MAX_ATTEMPTS || is_ai(&entry) => {
+            let attempts = entry.attempts + 1;
+            let delay = backoff(attempts);
+            tracing::warn!(prospect = %entry.prospect, action = %action_id, kind = entry.action.kind(), attempts, error = %reason, "side effect failed; retrying later");
+            let retry = OutboxEntry {
+                attempts,
+                not_before: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
+                ..entry.clone()
+            };
+            batch.push(Op::PutOutbox(Box::new(retry)));
+            inner.store.apply(batch)?;
+            let inner = inner.clone();
+            let action_id = action_id.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                dispatch(&inner, action_id);
+            });
+            return Ok(());
+        }
+        Err(err) => {
+            let reason = err.to_string();
+            tracing::warn!(prospect = %entry.prospect, action = %action_id, kind = entry.action.kind(), error = %reason, "side effect failed for good");
+            batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });
+            record_failure(inner, &mut batch, &entry, reason)?;
+            wake = true;
+        }
+    }
+    inner.commit(batch).await?;
+    if wake {
+        inner.notify(&entry.prospect);
+    }
+    Ok(())
+}
+
+fn is_ai(entry: &OutboxEntry) -> bool {
+    matches!(entry.action, Action::CallAi { .. })
+}
+
+/// Exponential backoff with full jitter, capped.
+fn backoff(attempts: u32) -> Duration {
+    let ceiling = 2u64.saturating_pow(attempts.min(16)).min(MAX_BACKOFF_SECS).max(1);
+    let millis = rand::rng().random_range(500..=ceiling * 1000);
+    Duration::from_millis(millis)
+}
+
+enum Outcome {
+    Sent { provider_id: String },
+    Ai(crate::machine::AiAnswer),
+    Done,
+}
+
+async fn run_action(inner: &Inner, entry: &OutboxEntry, state: &crate::machine::ProspectState) -> Result<Outcome, DriverError> {
+    match &entry.action {
+        Action::Send { action_id, channel, text, .. } => {
+            let driver = inner.drivers.channel(*channel);
+            let message = Outbound { action_id, prospect: state, channel: *channel, text };
+            driver.send(message).await.map(|provider_id| Outcome::Sent { provider_id })
+        }
+        Action::CallAi { step, prompt, .. } => {
+            let mut state = state.clone();
+            let workflow = inner.workflow_for(&mut state).map_err(DriverError::Permanent)?;
+            let Some(index) = workflow.step_index(step) else {
+                return Err(DriverError::Permanent(format!("step `{step}` no longer exists")));
+            };
+            let crate::catalog::model::StepKind::Ai(ai) = &workflow.steps[index].kind else {
+                return Err(DriverError::Permanent(format!("step `{step}` is no longer an `ai` step")));
+            };
+            let request = AiRequest { workflow: &workflow, step: ai, state: &state, prompt };
+            let answer = inner.drivers.ai.answer(request).await?;
+            metrics::counter!("qualifyd_ai_calls_total", "provider" => inner.drivers.ai.name()).increment(1);
+            Ok(Outcome::Ai(answer))
+        }
+        Action::Notify { email, webhook, text, .. } => {
+            if email.is_some() {
+                tracing::info!(prospect = %state.id, "team notification recorded for email delivery");
+            }
+            if let Some(url) = webhook {
+                post_json(inner, url, &serde_json::json!({ "text": text })).await?;
+            }
+            Ok(Outcome::Done)
+        }
+        Action::Webhook { url, .. } => {
+            let view = crate::engine::api::ProspectView::from(state);
+            post_json(inner, url, &serde_json::to_value(view).unwrap_or_default()).await?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+async fn post_json(inner: &Inner, url: &str, body: &serde_json::Value) -> Result<(), DriverError> {
+    let response = inner
+        .drivers
+        .http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| DriverError::Transient(format!("POST to webhook failed: {e}")))?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+        Err(DriverError::Transient(format!("webhook answered {status}")))
+    } else {
+        Err(DriverError::Permanent(format!("webhook answered {status}")))
+    }
+}
+
+fn record_success(inner: &Inner, batch: &mut Batch, entry: &OutboxEntry, outcome: Outcome, wake: &mut bool) -> Result<(), Error> {
+    match outcome {
+        Outcome::Sent { provider_id } => {
+            if let Some(seq) = entry.message_seq
+                && let Some(mut message) = inner.store.message(&entry.prospect, seq)?
+            {
+                if message.status < DeliveryStatus::Sent {
+                    message.status = DeliveryStatus::Sent;
+                }
+                message.provider_id = Some(provider_id.clone());
+                batch.push(Op::PutMessage { prospect: entry.prospect.clone(), message });
+                batch.push(Op::PutSeen { key: format!("out:{provider_id}"), prospect: entry.prospect.clone() });
+            }
+        }
+        Outcome::Ai(answer) => {
+            let seq = inner.store.next_id()?;
+            let event = Event::ActionCompleted { action_id: entry.action.id().to_string(), result: ActionResult::Ai(answer) };
+            batch.push(Op::PutInbox { prospect: entry.prospect.clone(), seq, event });
+            *wake = true;
+        }
+        Outcome::Done => {}
+    }
+    Ok(())
+}
+
+fn record_failure(inner: &Inner, batch: &mut Batch, entry: &OutboxEntry, reason: String) -> Result<(), Error> {
+    if let Some(seq) = entry.message_seq
+        && let Some(mut message) = inner.store.message(&entry.prospect, seq)?
+    {
+        message.status = DeliveryStatus::Failed;
+        message.error = Some(reason.clone());
+        batch.push(Op::PutMessage { prospect: entry.prospect.clone(), message });
+    }
+    let seq = inner.store.next_id()?;
+    let event = Event::ActionFailed { action_id: entry.action.id().to_string(), reason };
+    batch.push(Op::PutInbox { prospect: entry.prospect.clone(), seq, event });
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! Work entering the engine: imports of prospects and inbound messages. Each is made durable
+//! (conversation message, inbox event, dedupe key, in one batch, flushed) before the caller
+//! gets its answer, then the prospect's worker is woken.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use chrono::Utc;
+use rand::Rng;
+
+use crate::catalog::Workflow;
+use crate::catalog::model::FieldType;
+use crate::channel::Channel;
+use crate::engine::api::{ImportOutcome, ImportRequest, ImportStatus, InboundMessage, InboundOutcome};
+use crate::engine::{Engine, Error};
+use crate::machine::{Contact, Direction, Event, ProspectState};
+use crate::store::{Batch, ContactKey, DeliveryStatus, Message, Op, UnmatchedMessage};
+
+fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::rng();
+    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+}
+
+fn rejected(error: String) -> ImportOutcome {
+    ImportOutcome { id: None, status: ImportStatus::Rejected, error: Some(error) }
+}
+
+/// Normalises a phone number to E.164; numbers without `+` are read as French.
+pub fn normalise_phone(text: &str) -> Result<String, String> {
+    let parsed = phonenumber::parse(Some(phonenumber::country::Id::FR), text.trim())
+        .map_err(|e| format!("phone number is not valid ({e}); write it in international form such as +33612345678"))?;
+    if !phonenumber::is_valid(&parsed) {
+        return Err("phone number is not valid; write it in international form such as +33612345678".into());
+    }
+    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+pub fn normalise_email(text: &str) -> Result<String, String> {
+    let email = text.trim().to_lowercase();
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !email.contains(' ') => Ok(email),
+        _ => Err("email address is not valid".into()),
+    }
+}
+
+fn contact_keys(contact: &Contact) -> Vec<ContactKey> {
+    let mut keys = Vec::new();
+    if let Some(phone) = &contact.phone {
+        keys.push(ContactKey::Phone(phone.clone()));
+    }
+    if let Some(email) = &contact.email {
+        keys.push(ContactKey::Email(email.clone()));
+    }
+    if let Some(psid) = &contact.messenger_psid {
+        keys.push(ContactKey::MessengerPsid(psid.clone()));
+    }
+    keys
+}
+
+fn check_fields(workflow: &Workflow, fields: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+    for (name, value) in fields {
+        let Some(field) = workflow.field(name) else {
+            return Err(format!("field `{name}` is not declared by workflow `{}`", workflow.id));
+        };
+        let ok = match &field.kind {
+            FieldType::Number => value.is_number(),
+            FieldType::Bool => value.is_boolean(),
+            FieldType::Enum { values, .. } => value.as_str().is_some_and(|v| values.iter().any(|x| x == v)),
+            FieldType::String | FieldType::Email | FieldType::Phone => value.is_string(),
+        };
+        if !ok && !value.is_null() {
+            return Err(format!("field `{name}` must be a {} value", field.kind.name()));
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Enters one person into a workflow, unless they are already active in it.
+    pub async fn import(&self, request: ImportRequest) -> ImportOutcome {
+        match self.try_import(request).await {
+            Ok(outcome) => outcome,
+            Err(err) => rejected(err.to_string()),
+        }
+    }
+
+    async fn try_import(&self, request: ImportRequest) -> Result<ImportOutcome, Error> {
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        let catalog = self.catalog();
+        let Some(workflow) = catalog.workflow(&request.workflow).cloned() else {
+            let known: Vec<&str> = catalog.workflows.keys().map(String::as_str).collect();
+            return Ok(rejected(format!("unknown workflow `{}`; known: {}", request.workflow, known.join(", "))));
+        };
+        if !workflow.entry_import {
+            return Ok(rejected(format!("workflow `{}` does not take imports (entry.import is false)", workflow.id)));
+        }
+        if self.inner.is_paused(&workflow.id) {
+            return Ok(rejected(format!("workflow `{}` is paused and takes no one in", workflow.id)));
+        }
+        let contact = match contact_of(&request) {
+            Ok(contact) => contact,
+            Err(message) => return Ok(rejected(message)),
+        };
+        let reachable = match workflow.channel {
+            Channel::Sms => contact.phone.is_some(),
+            Channel::Email => contact.email.is_some(),
+            Channel::Messenger => contact.messenger_psid.is_some(),
+        };
+        if !reachable {
+            return Ok(rejected(format!("workflow `{}` runs on {} and the prospect has no {} contact", workflow.id, workflow.channel, workflow.channel)));
+        }
+        if let Err(message) = check_fields(&workflow, &request.fields) {
+            return Ok(rejected(message));
+        }
+        let _guard = self.inner.intake_lock.lock().await;
+        if let Some(existing) = self.active_in(&workflow.id, &contact)? {
+            return Ok(ImportOutcome { id: Some(existing), status: ImportStatus::Existing, error: None });
+        }
+        let id = format!("p_{}", random_hex(8));
+        let state = ProspectState::new(id.clone(), &workflow, contact, request.fields, random_hex(16), Utc::now());
+        let mut batch = Batch::new();
+        self.push_new_prospect(&mut batch, state)?;
+        batch.push(Op::PutInbox { prospect: id.clone(), seq: self.inner.store.next_id()?, event: Event::Entered });
+        self.inner.commit(batch).await?;
+        tracing::info!(prospect = %id, workflow = %workflow.id, "prospect imported");
+        self.inner.notify(&id);
+        Ok(ImportOutcome { id: Some(id), status: ImportStatus::Created, error: None })
+    }
+
+    fn push_new_prospect(&self, batch: &mut Batch, state: ProspectState) -> Result<(), Error> {
+        for key in contact_keys(&state.contact) {
+            batch.push(Op::PutContact { key, prospect: state.id.clone() });
+        }
+        batch.push(Op::PutProspect(Box::new(state)));
+        Ok(())
+    }
+
+    /// A prospect of this person that is still running in `workflow`.
+    fn active_in(&self, workflow: &str, contact: &Contact) -> Result<Option<String>, Error> {
+        for key in contact_keys(contact) {
+            for id in self.inner.store.prospects_by_contact(&key)? {
+                if let Some(state) = self.inner.store.prospect(&id)?
+                    && state.workflow == workflow
+                    && !state.status.is_finished()
+                {
+                    return Ok(Some(id));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records an inbound message durably and applies it to its prospect (or starts one).
+    pub async fn inbound(&self, message: InboundMessage) -> Result<InboundOutcome, Error> {
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        if message.id.trim().is_empty() {
+            return Err(Error::Invalid("`id` (the provider's message id) must not be empty".into()));
+        }
+        let key = match message.channel {
+            Channel::Sms => ContactKey::Phone(normalise_phone(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?),
+            Channel::Email => ContactKey::Email(normalise_email(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?),
+            Channel::Messenger => ContactKey::MessengerPsid(message.from.trim().to_string()),
+        };
+        let seen_key = format!("in:{}:{}", message.channel, message.id);
+        let _guard = self.inner.intake_lock.lock().await;
+        if let Some(prospect) = self.inner.store.seen(&seen_key)? {
+            let prospect = Some(prospect).filter(|p| !p.is_empty());
+            return Ok(InboundOutcome { prospect, duplicate: true, created: false });
+        }
+        let now = Utc::now();
+        let mut batch = Batch::new();
+        let (prospect, created) = match self.pick_prospect(&key)? {
+            Some(id) => (Some(id), false),
+            None => match self.catalog().inbound_entry(message.channel).cloned().filter(|w| !self.inner.is_paused(&w.id)) {
+                Some(workflow) => {
+                    let id = format!("p_{}", random_hex(8));
+                    let contact = contact_from_key(&key);
+                    let state = ProspectState::new(id.clone(), &workflow, contact, BTreeMap::new(), random_hex(16), now);
+                    self.push_new_prospect(&mut batch, state)?;
+                    (Some(id), true)
+                }
+                None => (None, false),
+            },
+        };
+        let seq = self.inner.store.next_id()?;
+        match &prospect {
+            Some(id) => {
+                batch.push(Op::PutMessage {
+                    prospect: id.clone(),
+                    message: Message {
+                        seq,
+                        direction: Direction::Inbound,
+                        channel: message.channel,
+                        text: message.text.clone(),
+                        status: DeliveryStatus::Received,
+                        at: now,
+                        provider_id: Some(message.id.clone()),
+                        action_id: None,
+                        human: false,
+                        error: None,
+                    },
+                });
+                let event = Event::Inbound { channel: message.channel, text: message.text, at: now };
+                batch.push(Op::PutInbox { prospect: id.clone(), seq, event });
+                if created {
+                    batch.push(Op::PutInbox { prospect: id.clone(), seq: self.inner.store.next_id()?, event: Event::Entered });
+                }
+            }
+            None => batch.push(Op::PutUnmatched(Box::new(UnmatchedMessage {
+                seq,
+                channel: message.channel,
+                from: key.value().to_string(),
+                text: message.text,
+                at: now,
+                provider_id: Some(message.id.clone()),
+            }))),
+        }
+        batch.push(Op::PutSeen { key: seen_key, prospect: prospect.clone().unwrap_or_default() });
+        self.inner.commit(batch).await?;
+        metrics::counter!("qualifyd_inbound_messages_total", "channel" => message.channel.as_str()).increment(1);
+        match &prospect {
+            Some(id) => {
+                tracing::info!(prospect = %id, channel = %message.channel, created, "inbound message recorded");
+                self.inner.notify(id);
+            }
+            None => tracing::info!(channel = %message.channel, "inbound message from an unknown sender kept as unmatched"),
+        }
+        Ok(InboundOutcome { prospect, duplicate: false, created })
+    }
+
+    /// The prospect a message from this contact belongs to: the most recently updated one that
+    /// is still running, else the most recently updated one.
+    fn pick_prospect(&self, key: &ContactKey) -> Result<Option<String>, Error> {
+        let mut candidates = Vec::new();
+        for id in self.inner.store.prospects_by_contact(key)? {
+            if let Some(state) = self.inner.store.prospect(&id)? {
+                candidates.push((!state.status.is_finished(), state.updated_at, id));
+            }
+        }
+        candidates.sort();
+        Ok(candidates.pop().map(|(_, _, id)| id))
+    }
+}
+
+fn contact_of(request: &ImportRequest) -> Result<Contact, String> {
+    let phone = request.phone.as_deref().filter(|p| !p.trim().is_empty()).map(normalise_phone).transpose()?;
+    let email = request.email.as_deref().filter(|e| !e.trim().is_empty()).map(normalise_email).transpose()?;
+    if let Some(tz) = &request.timezone
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        return Err(format!("unknown timezone `{tz}`; use an IANA name such as `Europe/Paris`"));
+    }
+    Ok(Contact {
+        name: request.name.clone(),
+        phone,
+        email,
+        messenger_psid: request.messenger_psid.clone().filter(|p| !p.trim().is_empty()),
+        timezone: request.timezone.clone(),
+        source: request.source.clone(),
+    })
+}
+
+fn contact_from_key(key: &ContactKey) -> Contact {
+    let mut contact = Contact::default();
+    match key {
+        ContactKey::Phone(p) => contact.phone = Some(p.clone()),
+        ContactKey::Email(e) => contact.email = Some(e.clone()),
+        ContactKey::MessengerPsid(p) => contact.messenger_psid = Some(p.clone()),
+    }
+    contact
+}

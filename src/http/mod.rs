@@ -1,0 +1,117 @@
+//! The HTTP surface (axum): the router, its shared [`AppState`], and the layers every route
+//! shares — a 1 MiB body limit, request tracing at DEBUG, and fallbacks that answer unknown
+//! routes and methods in the one error shape of [`error`].
+//!
+//! Route map (roles: see [`auth::required_role`]):
+//! - `GET /healthz`, `GET /metrics`: no auth.
+//! - `POST /webhooks/inbound`: the inbound token, when configured.
+//! - `/v1/prospects`, `/v1/prospects/{id}`, `/v1/prospects/{id}/messages`,
+//!   `/v1/prospects/{id}/pause|resume`, `/v1/workflows`, `/v1/workflows/{id}/pause|resume`,
+//!   `/v1/reload`: bearer tokens with roles.
+//!
+//! Never log bodies, contact details or message text here: only methods, routes, ids, statuses.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod health;
+mod prospects;
+#[cfg(test)]
+mod tests;
+mod webhooks;
+mod workflows;
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::engine::Engine;
+
+pub use auth::{Auth, Caller, Role};
+pub use error::Error;
+
+/// The largest request body any route reads.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the handlers share.
+pub struct AppState {
+    pub engine: Engine,
+    /// The admin API tokens.
+    pub auth: Auth,
+    /// Bearer token `POST /webhooks/inbound` requires; `None` leaves it open (for a trusted network).
+    pub inbound_token: Option<String>,
+    /// Renders `GET /metrics`; `None` answers 404 there.
+    pub metrics: Option<PrometheusHandle>,
+    /// Asks for a catalog reload (`POST /v1/reload`). Called on the request's task: it must only
+    /// signal (send on a channel, notify), never do the reload itself.
+    pub reload: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("auth", &self.auth)
+            .field("inbound_token", &self.inbound_token.as_ref().map(|_| "***"))
+            .field("metrics", &self.metrics.is_some())
+            .field("reload", &self.reload.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+type Shared = Arc<AppState>;
+
+/// Runs a store scan (listing, gauges) off the async workers so that a large store does not
+/// stall other requests.
+async fn blocking<T: Send + 'static>(
+    state: &Shared,
+    what: &str,
+    scan: impl FnOnce(&Engine) -> T + Send + 'static,
+) -> Result<T, Error> {
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || scan(&engine)).await.map_err(|err| Error::internal(what, &err))
+}
+
+/// The whole HTTP API, ready for `axum::serve`.
+pub fn router(state: AppState) -> Router {
+    let auth = state.auth.clone();
+    let admin_api = Router::new()
+        .route("/v1/prospects", get(prospects::list).post(prospects::import))
+        .route("/v1/prospects/{id}", get(prospects::show))
+        .route("/v1/prospects/{id}/messages", get(prospects::messages))
+        .route("/v1/prospects/{id}/pause", post(prospects::pause))
+        .route("/v1/prospects/{id}/resume", post(prospects::resume))
+        .route("/v1/workflows", get(workflows::list))
+        .route("/v1/workflows/{id}/pause", post(workflows::pause))
+        .route("/v1/workflows/{id}/resume", post(workflows::resume))
+        .route("/v1/reload", post(workflows::reload))
+        .route_layer(middleware::from_fn_with_state(auth, auth::require_role));
+    let routes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/webhooks/inbound", post(webhooks::inbound))
+        .merge(admin_api);
+    finish(routes).with_state(Arc::new(state))
+}
+
+/// The layers and fallbacks every route shares; call it once all routes are in (the 405
+/// fallback only reaches routes that exist when it is set).
+fn finish<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
+        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+        .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+        // 5xx the handlers produce are logged by `Error::internal` with their cause.
+        .on_failure(DefaultOnFailure::new().level(Level::DEBUG));
+    routes
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(trace)
+}
