@@ -42,13 +42,7 @@ impl Diagnostic {
     }
 
     fn new(file: &Path, at: Position, severity: Severity, message: impl Into<String>) -> Self {
-        Diagnostic {
-            file: file.to_path_buf(),
-            line: at.line,
-            column: at.column,
-            severity,
-            message: message.into(),
-        }
+        Diagnostic { file: file.to_path_buf(), line: at.line, column: at.column, severity, message: message.into() }
     }
 
     pub fn is_error(&self) -> bool {
@@ -62,24 +56,14 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            severity,
-            self.message
-        )
+        write!(f, "{}:{}:{}: {}: {}", self.file.display(), self.line, self.column, severity, self.message)
     }
 }
 
 /// Sorts diagnostics by file, line and column, and drops exact duplicates.
 pub fn sort_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by(|a, b| {
-        (&a.file, a.line, a.column, a.severity, &a.message).cmp(&(
-            &b.file, b.line, b.column, b.severity, &b.message,
-        ))
+        (&a.file, a.line, a.column, a.severity, &a.message).cmp(&(&b.file, b.line, b.column, b.severity, &b.message))
     });
     diagnostics.dedup();
 }

@@ -8,17 +8,17 @@
 //! - `http`: the axum API: admin routes with role tokens, inbound webhook, health, metrics; one error shape.
 //! - `ai`: AI providers; `rules_answer` is the deterministic offline one (keywords, small parsers).
 
-pub mod channel;
-pub mod diagnostic;
-pub mod schedule;
-pub mod settings;
-pub mod yaml;
-pub mod catalog;
-pub mod machine;
-pub mod store;
-pub mod engine;
+pub mod ai;
 pub mod app;
+pub mod catalog;
+pub mod channel;
 pub mod check;
 pub mod cli;
+pub mod diagnostic;
+pub mod engine;
 pub mod http;
-pub mod ai;
+pub mod machine;
+pub mod schedule;
+pub mod settings;
+pub mod store;
+pub mod yaml;

@@ -10,9 +10,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let hint = "write a whole number and a unit: s, m, h, d or w (for example `36h` or `2d`)";
-    let value: i64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration `{text}`: {hint}"))?;
+    let value: i64 = number.parse().map_err(|_| format!("invalid duration `{text}`: {hint}"))?;
     let duration = match unit {
         "s" => Duration::seconds(value),
         "m" => Duration::minutes(value),
@@ -46,9 +44,7 @@ pub fn parse_weekday(text: &str) -> Result<Weekday, String> {
 /// Parses `08:00-20:00` into its start (inclusive) and end (exclusive).
 pub fn parse_hours(text: &str) -> Result<(NaiveTime, NaiveTime), String> {
     let hint = "write the hours as `HH:MM-HH:MM`, for example `08:00-20:00`";
-    let (start, end) = text
-        .split_once('-')
-        .ok_or_else(|| format!("invalid hours `{text}`: {hint}"))?;
+    let (start, end) = text.split_once('-').ok_or_else(|| format!("invalid hours `{text}`: {hint}"))?;
     let parse = |t: &str| {
         if t.trim() == "24:00" {
             return Ok(END_OF_DAY);
@@ -81,12 +77,7 @@ pub struct SendWindow {
 impl SendWindow {
     /// Always open, in UTC.
     pub fn always() -> SendWindow {
-        SendWindow {
-            timezone: Tz::UTC,
-            days: [true; 7],
-            start: NaiveTime::MIN,
-            end: END_OF_DAY,
-        }
+        SendWindow { timezone: Tz::UTC, days: [true; 7], start: NaiveTime::MIN, end: END_OF_DAY }
     }
 
     pub fn with_timezone(&self, timezone: Tz) -> SendWindow {

@@ -49,21 +49,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Node, Diagnostic> {
         with_snippet: false,
     };
     match serde_saphyr::from_str_with_options::<Option<Spanned<NodeValue>>>(text, options) {
-        Ok(Some(spanned)) => Ok(Node {
-            at: position(&spanned),
-            value: spanned.value,
-        }),
-        Ok(None) => Ok(Node {
-            at: Position::START,
-            value: NodeValue::Null,
-        }),
+        Ok(Some(spanned)) => Ok(Node { at: position(&spanned), value: spanned.value }),
+        Ok(None) => Ok(Node { at: Position::START, value: NodeValue::Null }),
         Err(err) => {
             let at = err
                 .location()
-                .map(|l| Position {
-                    line: l.line(),
-                    column: l.column(),
-                })
+                .map(|l| Position { line: l.line(), column: l.column() })
                 .filter(|p| p.line > 0)
                 .unwrap_or(Position::START);
             Err(Diagnostic::error(file, at, format!("invalid YAML: {}", first_line(&err.to_string()))))
@@ -81,10 +72,7 @@ fn first_line(message: &str) -> String {
 }
 
 fn position<T>(spanned: &Spanned<T>) -> Position {
-    Position {
-        line: spanned.referenced.line().max(1),
-        column: spanned.referenced.column().max(1),
-    }
+    Position { line: spanned.referenced.line().max(1), column: spanned.referenced.column().max(1) }
 }
 
 impl Node {
@@ -116,10 +104,7 @@ impl Node {
 
     /// The position of the key `key` in this map (falls back to the map itself).
     pub fn key_position(&self, key: &str) -> Position {
-        self.as_map()
-            .and_then(|m| m.iter().find(|(k, _)| k.name == key))
-            .map(|(k, _)| k.at)
-            .unwrap_or(self.at)
+        self.as_map().and_then(|m| m.iter().find(|(k, _)| k.name == key)).map(|(k, _)| k.at).unwrap_or(self.at)
     }
 
     /// Follows `path` as far as it goes and returns the position of the deepest node reached.
@@ -157,9 +142,9 @@ impl Node {
             NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
             NodeValue::String(s) => Value::String(s.clone()),
             NodeValue::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            NodeValue::Map(entries) => Value::Object(
-                entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect(),
-            ),
+            NodeValue::Map(entries) => {
+                Value::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
+            }
         }
     }
 
@@ -209,17 +194,10 @@ fn describe_serde_error(message: &str, path: &[Segment]) -> String {
         let (variant, tail) = rest.split_once('`').unwrap_or((rest, ""));
         let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
         let suggestion = did_you_mean_suffix(variant, expected.iter().copied());
-        return format!(
-            "`{place}`: unknown value `{variant}`{suggestion}; expected one of: {}",
-            expected.join(", ")
-        );
+        return format!("`{place}`: unknown value `{variant}`{suggestion}; expected one of: {}", expected.join(", "));
     }
     let message = message.split(" at line ").next().unwrap_or(message);
-    if place.is_empty() {
-        message.to_string()
-    } else {
-        format!("`{place}`: {message}")
-    }
+    if place.is_empty() { message.to_string() } else { format!("`{place}`: {message}") }
 }
 
 /// `steps[2].send.template`
@@ -285,10 +263,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeValue, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Spanned<NodeValue>>()? {
-            items.push(Node {
-                at: position(&item),
-                value: item.value,
-            });
+            items.push(Node { at: position(&item), value: item.value });
         }
         Ok(NodeValue::Seq(items))
     }
@@ -306,13 +281,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
                 _ => return Err(de::Error::custom("mapping keys must be plain scalars")),
             };
             let value = map.next_value::<Spanned<NodeValue>>()?;
-            entries.push((
-                Key { name, at: key_at },
-                Node {
-                    at: position(&value),
-                    value: value.value,
-                },
-            ));
+            entries.push((Key { name, at: key_at }, Node { at: position(&value), value: value.value }));
         }
         Ok(NodeValue::Map(entries))
     }

@@ -124,7 +124,10 @@ pub fn build(sources: &Sources, options: &CompileOptions) -> BuildOutcome {
             diagnostics.push(Diagnostic::error(
                 &file,
                 at,
-                format!("template uses unknown variable `{variable}`{suggestion}; available: {}", TEMPLATE_VARIABLES.join(", ")),
+                format!(
+                    "template uses unknown variable `{variable}`{suggestion}; available: {}",
+                    TEMPLATE_VARIABLES.join(", ")
+                ),
             ));
         }
     }

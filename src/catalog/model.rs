@@ -78,7 +78,10 @@ pub enum FieldType {
     Number,
     String,
     /// Allowed values, each with the words that also mean it.
-    Enum { values: Vec<String>, synonyms: BTreeMap<String, Vec<String>> },
+    Enum {
+        values: Vec<String>,
+        synonyms: BTreeMap<String, Vec<String>>,
+    },
     Bool,
     Email,
     Phone,

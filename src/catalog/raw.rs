@@ -166,9 +166,8 @@ pub(crate) struct RawStep {
 }
 
 /// The kind keys of a step, in the order they are documented.
-pub(crate) const STEP_KINDS: [&str; 9] = [
-    "send", "wait", "wait_reply", "ai", "branch", "set", "notify", "webhook", "end",
-];
+pub(crate) const STEP_KINDS: [&str; 9] =
+    ["send", "wait", "wait_reply", "ai", "branch", "set", "notify", "webhook", "end"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

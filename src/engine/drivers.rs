@@ -105,10 +105,7 @@ impl Drivers {
             email: Arc::new(OutboxDriver),
             messenger: Arc::new(OutboxDriver),
             ai: Arc::new(RulesProvider),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default(),
         }
     }
 

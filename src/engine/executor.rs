@@ -91,7 +91,7 @@ fn is_ai(entry: &OutboxEntry) -> bool {
 
 /// Exponential backoff with full jitter, capped.
 fn backoff(attempts: u32) -> Duration {
-    let ceiling = 2u64.saturating_pow(attempts.min(16)).min(MAX_BACKOFF_SECS).max(1);
+    let ceiling = 2u64.saturating_pow(attempts.min(16)).clamp(1, MAX_BACKOFF_SECS);
     let millis = rand::rng().random_range(500..=ceiling * 1000);
     Duration::from_millis(millis)
 }
@@ -102,7 +102,11 @@ enum Outcome {
     Done,
 }
 
-async fn run_action(inner: &Inner, entry: &OutboxEntry, state: &crate::machine::ProspectState) -> Result<Outcome, DriverError> {
+async fn run_action(
+    inner: &Inner,
+    entry: &OutboxEntry,
+    state: &crate::machine::ProspectState,
+) -> Result<Outcome, DriverError> {
     match &entry.action {
         Action::Send { action_id, channel, text, .. } => {
             let driver = inner.drivers.channel(*channel);
@@ -159,7 +163,13 @@ async fn post_json(inner: &Inner, url: &str, body: &serde_json::Value) -> Result
     }
 }
 
-fn record_success(inner: &Inner, batch: &mut Batch, entry: &OutboxEntry, outcome: Outcome, wake: &mut bool) -> Result<(), Error> {
+fn record_success(
+    inner: &Inner,
+    batch: &mut Batch,
+    entry: &OutboxEntry,
+    outcome: Outcome,
+    wake: &mut bool,
+) -> Result<(), Error> {
     match outcome {
         Outcome::Sent { provider_id } => {
             if let Some(seq) = entry.message_seq
@@ -175,7 +185,8 @@ fn record_success(inner: &Inner, batch: &mut Batch, entry: &OutboxEntry, outcome
         }
         Outcome::Ai(answer) => {
             let seq = inner.store.next_id()?;
-            let event = Event::ActionCompleted { action_id: entry.action.id().to_string(), result: ActionResult::Ai(answer) };
+            let event =
+                Event::ActionCompleted { action_id: entry.action.id().to_string(), result: ActionResult::Ai(answer) };
             batch.push(Op::PutInbox { prospect: entry.prospect.clone(), seq, event });
             *wake = true;
         }

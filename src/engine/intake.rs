@@ -109,7 +109,10 @@ impl Engine {
             Channel::Messenger => contact.messenger_psid.is_some(),
         };
         if !reachable {
-            return Ok(rejected(format!("workflow `{}` runs on {} and the prospect has no {} contact", workflow.id, workflow.channel, workflow.channel)));
+            return Ok(rejected(format!(
+                "workflow `{}` runs on {} and the prospect has no {} contact",
+                workflow.id, workflow.channel, workflow.channel
+            )));
         }
         if let Err(message) = check_fields(&workflow, &request.fields) {
             return Ok(rejected(message));
@@ -161,8 +164,12 @@ impl Engine {
             return Err(Error::Invalid("`id` (the provider's message id) must not be empty".into()));
         }
         let key = match message.channel {
-            Channel::Sms => ContactKey::Phone(normalise_phone(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?),
-            Channel::Email => ContactKey::Email(normalise_email(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?),
+            Channel::Sms => {
+                ContactKey::Phone(normalise_phone(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?)
+            }
+            Channel::Email => {
+                ContactKey::Email(normalise_email(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?)
+            }
             Channel::Messenger => ContactKey::MessengerPsid(message.from.trim().to_string()),
         };
         let seen_key = format!("in:{}:{}", message.channel, message.id);
@@ -175,16 +182,19 @@ impl Engine {
         let mut batch = Batch::new();
         let (prospect, created) = match self.pick_prospect(&key)? {
             Some(id) => (Some(id), false),
-            None => match self.catalog().inbound_entry(message.channel).cloned().filter(|w| !self.inner.is_paused(&w.id)) {
-                Some(workflow) => {
-                    let id = format!("p_{}", random_hex(8));
-                    let contact = contact_from_key(&key);
-                    let state = ProspectState::new(id.clone(), &workflow, contact, BTreeMap::new(), random_hex(16), now);
-                    self.push_new_prospect(&mut batch, state)?;
-                    (Some(id), true)
+            None => {
+                match self.catalog().inbound_entry(message.channel).cloned().filter(|w| !self.inner.is_paused(&w.id)) {
+                    Some(workflow) => {
+                        let id = format!("p_{}", random_hex(8));
+                        let contact = contact_from_key(&key);
+                        let state =
+                            ProspectState::new(id.clone(), &workflow, contact, BTreeMap::new(), random_hex(16), now);
+                        self.push_new_prospect(&mut batch, state)?;
+                        (Some(id), true)
+                    }
+                    None => (None, false),
                 }
-                None => (None, false),
-            },
+            }
         };
         let seq = self.inner.store.next_id()?;
         match &prospect {
@@ -207,7 +217,11 @@ impl Engine {
                 let event = Event::Inbound { channel: message.channel, text: message.text, at: now };
                 batch.push(Op::PutInbox { prospect: id.clone(), seq, event });
                 if created {
-                    batch.push(Op::PutInbox { prospect: id.clone(), seq: self.inner.store.next_id()?, event: Event::Entered });
+                    batch.push(Op::PutInbox {
+                        prospect: id.clone(),
+                        seq: self.inner.store.next_id()?,
+                        event: Event::Entered,
+                    });
                 }
             }
             None => batch.push(Op::PutUnmatched(Box::new(UnmatchedMessage {
@@ -227,7 +241,9 @@ impl Engine {
                 tracing::info!(prospect = %id, channel = %message.channel, created, "inbound message recorded");
                 self.inner.notify(id);
             }
-            None => tracing::info!(channel = %message.channel, "inbound message from an unknown sender kept as unmatched"),
+            None => {
+                tracing::info!(channel = %message.channel, "inbound message from an unknown sender kept as unmatched")
+            }
         }
         Ok(InboundOutcome { prospect, duplicate: false, created })
     }

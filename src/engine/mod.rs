@@ -24,7 +24,9 @@ use crate::catalog::{Catalog, Workflow};
 use crate::store::{Batch, Op, Store};
 use flusher::Flusher;
 
-pub use drivers::{AiProvider, AiRequest, BoxFuture, ChannelDriver, DriverError, Drivers, OutboxDriver, Outbound, RulesProvider};
+pub use drivers::{
+    AiProvider, AiRequest, BoxFuture, ChannelDriver, DriverError, Drivers, Outbound, OutboxDriver, RulesProvider,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -121,7 +123,12 @@ impl Inner {
 impl Engine {
     /// Opens the engine on `store` with its first catalog, and resumes every prospect: pending
     /// inbox events are applied, outbox entries performed, overdue timers fired.
-    pub async fn start(store: Arc<dyn Store>, config: EngineConfig, catalog: Catalog, drivers: Drivers) -> Result<Engine, Error> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        catalog: Catalog,
+        drivers: Drivers,
+    ) -> Result<Engine, Error> {
         let paused: HashSet<String> = match store.meta(PAUSED_WORKFLOWS_KEY)? {
             Some(text) => serde_json::from_str(&text).unwrap_or_default(),
             None => HashSet::new(),
@@ -239,7 +246,8 @@ impl Engine {
     pub async fn shutdown(&self) {
         self.inner.stopping.store(true, Ordering::SeqCst);
         self.inner.shards.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for task in tasks {
             let _ = task.await;
         }

@@ -63,7 +63,10 @@ impl Run<'_, '_> {
     fn handle(&mut self, event: &Event) {
         match event {
             Event::Entered => {
-                if self.state.status == Status::Active && self.state.pending_action.is_none() && self.state.timer.is_none() {
+                if self.state.status == Status::Active
+                    && self.state.pending_action.is_none()
+                    && self.state.timer.is_none()
+                {
                     self.run_from(self.current().or(Some(0)));
                 }
             }
@@ -161,7 +164,9 @@ impl Run<'_, '_> {
         }
         let step = &self.workflow().steps[index];
         let chosen = match &step.kind {
-            StepKind::Ai(ai) => answer.next.as_deref().and_then(|n| ai.choose.iter().find(|(id, _)| id == n)).map(|(_, i)| *i),
+            StepKind::Ai(ai) => {
+                answer.next.as_deref().and_then(|n| ai.choose.iter().find(|(id, _)| id == n)).map(|(_, i)| *i)
+            }
             _ => None,
         };
         self.run_from(chosen.or(step.next));

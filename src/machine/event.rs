@@ -48,7 +48,9 @@ pub struct AiAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminCommand {
-    Pause { reason: String },
+    Pause {
+        reason: String,
+    },
     Resume,
     /// Opt-out or objection: stop everything, never contact again.
     Unsubscribe,

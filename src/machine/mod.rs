@@ -14,6 +14,5 @@ pub use action::Action;
 pub use apply::{MAX_STEPS_PER_EVENT, MachineEnv, Transition, apply};
 pub use event::{ActionResult, AdminCommand, AiAnswer, Event};
 pub use state::{
-    Contact, Direction, ProspectState, RecentMessage, StatusChange, Status, Timer, TimerPurpose,
-    RECENT_MESSAGES,
+    Contact, Direction, ProspectState, RECENT_MESSAGES, RecentMessage, Status, StatusChange, Timer, TimerPurpose,
 };

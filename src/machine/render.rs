@@ -10,11 +10,7 @@ use crate::schedule::SendWindow;
 
 /// The fields a workflow declares that the prospect has not given yet, in declaration order.
 pub fn missing_fields<'w>(workflow: &'w Workflow, state: &ProspectState) -> Vec<&'w crate::catalog::model::Field> {
-    workflow
-        .fields
-        .iter()
-        .filter(|f| f.required && state.fields.get(&f.name).is_none_or(|v| v.is_null()))
-        .collect()
+    workflow.fields.iter().filter(|f| f.required && state.fields.get(&f.name).is_none_or(|v| v.is_null())).collect()
 }
 
 /// The variables of an expression (`score`, `branch` conditions, `set` values).

@@ -17,10 +17,16 @@ pub enum Status {
     /// Waiting on a timer or a reply.
     Waiting,
     /// Held by an operator, a paused workflow or a restriction: nothing is sent.
-    Paused { reason: String },
-    Completed { outcome: String },
+    Paused {
+        reason: String,
+    },
+    Completed {
+        outcome: String,
+    },
     Unsubscribed,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 impl Status {

@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use crate::catalog::model::{Workflow, WorkflowSource};
 use crate::catalog::{CompileOptions, compile_source};
 use crate::machine::{
-    Action, ActionResult, AdminCommand, AiAnswer, Contact, Event, MachineEnv, ProspectState, Status, TimerPurpose, apply,
+    Action, ActionResult, AdminCommand, AiAnswer, Contact, Event, MachineEnv, ProspectState, Status, TimerPurpose,
+    apply,
 };
 use crate::schedule::SendWindow;
 

@@ -38,21 +38,14 @@ const KEYS: [&str; 15] = [
 
 /// Compiles the settings file `file` whose contents are `text`; `env` looks up the variables
 /// that `${VAR}` references name. Pure: no IO, no process environment.
-pub fn compile(
-    file: &Path,
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Settings, Vec<Diagnostic>> {
+pub fn compile(file: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, Vec<Diagnostic>> {
     let mut root = yaml::parse(file, text).map_err(|d| vec![d])?;
     let expansion = env::expand_tree(file, &mut root, env);
     let mut cx = Cx::new(file, &root);
     let settings = settings(&mut cx);
     let mut diagnostics = cx.into_diagnostics();
     diagnostics.retain(|d| {
-        let at = Position {
-            line: d.line,
-            column: d.column,
-        };
+        let at = Position { line: d.line, column: d.column };
         d.message.starts_with("unknown key") || !expansion.unresolved.contains(&at)
     });
     diagnostics.extend(expansion.diagnostics);
@@ -65,16 +58,8 @@ pub fn compile(
 
 fn settings(cx: &mut Cx<'_>) -> Settings {
     cx.check_keys("", &KEYS);
-    let listen = cx.parse(
-        "listen",
-        SocketAddr::from(([127, 0, 0, 1], 8080)),
-        parse_listen,
-    );
-    let public_url = cx.parse(
-        "public_url",
-        format!("http://localhost:{}", listen.port()),
-        http_url,
-    );
+    let listen = cx.parse("listen", SocketAddr::from(([127, 0, 0, 1], 8080)), parse_listen);
+    let public_url = cx.parse("public_url", format!("http://localhost:{}", listen.port()), http_url);
     let timezone = cx.parse("timezone", Tz::UTC, parse_timezone);
     Settings {
         listen,
@@ -100,16 +85,10 @@ fn send_window(cx: &mut Cx<'_>, timezone: Tz) -> SendWindow {
     let (days, hours) = raw.map_or((None, None), |r| (r.days, r.hours));
     let mut open = [days.is_none(); 7];
     if days.as_ref().is_some_and(Vec::is_empty) {
-        cx.error(
-            "send_window.days",
-            "list at least one day, for example `[mon, tue, wed, thu, fri]`",
-        );
+        cx.error("send_window.days", "list at least one day, for example `[mon, tue, wed, thu, fri]`");
     }
     for (index, day) in days.iter().flatten().enumerate() {
-        if let Some(day) = cx.check(
-            &format!("send_window.days.{index}"),
-            schedule::parse_weekday(day),
-        ) {
+        if let Some(day) = cx.check(&format!("send_window.days.{index}"), schedule::parse_weekday(day)) {
             open[day.num_days_from_monday() as usize] = true;
         }
     }
@@ -117,18 +96,8 @@ fn send_window(cx: &mut Cx<'_>, timezone: Tz) -> SendWindow {
         let always = SendWindow::always();
         (always.start, always.end)
     });
-    let (start, end) = cx.value(
-        "send_window.hours",
-        hours.as_deref(),
-        fallback,
-        schedule::parse_hours,
-    );
-    SendWindow {
-        timezone,
-        days: open,
-        start,
-        end,
-    }
+    let (start, end) = cx.value("send_window.hours", hours.as_deref(), fallback, schedule::parse_hours);
+    SendWindow { timezone, days: open, start, end }
 }
 
 fn admin_tokens(cx: &mut Cx<'_>) -> Vec<AdminToken> {
@@ -136,10 +105,7 @@ fn admin_tokens(cx: &mut Cx<'_>) -> Vec<AdminToken> {
         return Vec::new();
     };
     let Some(items) = node.as_seq() else {
-        cx.error(
-            "admin_tokens",
-            "write a list of `{ name, role, token }` entries",
-        );
+        cx.error("admin_tokens", "write a list of `{ name, role, token }` entries");
         return Vec::new();
     };
     let mut tokens: Vec<AdminToken> = Vec::new();
@@ -151,44 +117,26 @@ fn admin_tokens(cx: &mut Cx<'_>) -> Vec<AdminToken> {
         let name = cx.required(&format!("{path}.name"), raw.name);
         let token = cx.required(&format!("{path}.token"), raw.token);
         if tokens.iter().any(|t| t.name == name) {
-            cx.error(
-                &format!("{path}.name"),
-                format!("the name `{name}` is used by an earlier token"),
-            );
+            cx.error(&format!("{path}.name"), format!("the name `{name}` is used by an earlier token"));
         }
         if !token.is_empty() && tokens.iter().any(|t| t.token.expose() == token) {
-            cx.error(
-                &format!("{path}.token"),
-                "the same token is given to an earlier entry",
-            );
+            cx.error(&format!("{path}.token"), "the same token is given to an earlier entry");
         }
-        tokens.push(AdminToken {
-            name,
-            role: raw.role,
-            token: Secret::new(token),
-        });
+        tokens.push(AdminToken { name, role: raw.role, token: Secret::new(token) });
     }
     tokens
 }
 
 fn store(cx: &mut Cx<'_>) -> StoreSettings {
-    let megabytes = cx
-        .raw::<raw::Store>("store")
-        .and_then(|s| s.cache_capacity_mb)
-        .unwrap_or(DEFAULT_CACHE_MB);
+    let megabytes = cx.raw::<raw::Store>("store").and_then(|s| s.cache_capacity_mb).unwrap_or(DEFAULT_CACHE_MB);
     let bytes = match megabytes.checked_mul(MEGABYTE) {
         Some(bytes) if bytes > 0 => bytes,
         _ => {
-            cx.error(
-                "store.cache_capacity_mb",
-                "write a size in megabytes, at least 1 (default 64)",
-            );
+            cx.error("store.cache_capacity_mb", "write a size in megabytes, at least 1 (default 64)");
             DEFAULT_CACHE_MB * MEGABYTE
         }
     };
-    StoreSettings {
-        cache_capacity_bytes: bytes,
-    }
+    StoreSettings { cache_capacity_bytes: bytes }
 }
 
 pub fn default_reload() -> ReloadSettings {
@@ -206,12 +154,7 @@ fn reload(cx: &mut Cx<'_>) -> ReloadSettings {
     };
     ReloadSettings {
         mode: raw.mode.unwrap_or(defaults.mode),
-        debounce: cx.value(
-            "reload.debounce",
-            raw.debounce.as_deref(),
-            defaults.debounce,
-            std_duration,
-        ),
+        debounce: cx.value("reload.debounce", raw.debounce.as_deref(), defaults.debounce, std_duration),
         poll_interval: cx.value(
             "reload.poll_interval",
             raw.poll_interval.as_deref(),
@@ -222,10 +165,7 @@ fn reload(cx: &mut Cx<'_>) -> ReloadSettings {
 }
 
 pub fn default_retention() -> RetentionSettings {
-    RetentionSettings {
-        period: chrono::Duration::days(1095),
-        sweep_cron: "0 3 * * *".to_string(),
-    }
+    RetentionSettings { period: chrono::Duration::days(1095), sweep_cron: "0 3 * * *".to_string() }
 }
 
 fn retention(cx: &mut Cx<'_>) -> RetentionSettings {
@@ -238,19 +178,16 @@ fn retention(cx: &mut Cx<'_>) -> RetentionSettings {
         None => defaults.sweep_cron,
     };
     RetentionSettings {
-        period: cx.value(
-            "retention.period",
-            raw.period.as_deref(),
-            defaults.period,
-            schedule::parse_duration,
-        ),
+        period: cx.value("retention.period", raw.period.as_deref(), defaults.period, schedule::parse_duration),
         sweep_cron,
     }
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     text.trim().parse().map_err(|_| {
-        format!("invalid address `{text}`: write an IP address and a port, for example `127.0.0.1:8080` or `0.0.0.0:8080`")
+        format!(
+            "invalid address `{text}`: write an IP address and a port, for example `127.0.0.1:8080` or `0.0.0.0:8080`"
+        )
     })
 }
 

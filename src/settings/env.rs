@@ -39,13 +39,8 @@ fn walk(
             Ok(expanded) => *text = expanded,
             Err(message) => {
                 let place = path_text(path);
-                let message = if place.is_empty() {
-                    message
-                } else {
-                    format!("`{place}`: {message}")
-                };
-                out.diagnostics
-                    .push(Diagnostic::error(file, node.at, message));
+                let message = if place.is_empty() { message } else { format!("`{place}`: {message}") };
+                out.diagnostics.push(Diagnostic::error(file, node.at, message));
                 out.unresolved.push(node.at);
                 out.unresolved.extend(key_at);
             }
@@ -103,10 +98,7 @@ fn reference(body: &str, env: Env<'_>) -> Result<String, String> {
         Some((name, default)) => (name, Some(default)),
         None => (body, None),
     };
-    let valid = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(format!(
@@ -118,9 +110,9 @@ fn reference(body: &str, env: Env<'_>) -> Result<String, String> {
         (Some(value), Some(default)) if value.is_empty() => Ok(default.to_string()),
         (Some(value), _) => Ok(value),
         (None, Some(default)) => Ok(default.to_string()),
-        (None, None) => Err(format!(
-            "environment variable `{name}` is not set (set it, or write `${{{name}:-default}}`)"
-        )),
+        (None, None) => {
+            Err(format!("environment variable `{name}` is not set (set it, or write `${{{name}:-default}}`)"))
+        }
     }
 }
 
@@ -138,24 +130,12 @@ mod tests {
 
     #[test]
     fn references_defaults_and_literal_dollars() {
-        assert_eq!(
-            expand("smtp://${HOST}:25", &env).as_deref(),
-            Ok("smtp://db.local:25")
-        );
-        assert_eq!(
-            expand("${MISSING:-fallback}", &env).as_deref(),
-            Ok("fallback")
-        );
-        assert_eq!(
-            expand("${EMPTY:-fallback}", &env).as_deref(),
-            Ok("fallback")
-        );
+        assert_eq!(expand("smtp://${HOST}:25", &env).as_deref(), Ok("smtp://db.local:25"));
+        assert_eq!(expand("${MISSING:-fallback}", &env).as_deref(), Ok("fallback"));
+        assert_eq!(expand("${EMPTY:-fallback}", &env).as_deref(), Ok("fallback"));
         assert_eq!(expand("${EMPTY}", &env).as_deref(), Ok(""));
         assert_eq!(expand("${MISSING:-}", &env).as_deref(), Ok(""));
-        assert_eq!(
-            expand("cost: $$5 or $5", &env).as_deref(),
-            Ok("cost: $5 or $5")
-        );
+        assert_eq!(expand("cost: $$5 or $5", &env).as_deref(), Ok("cost: $5 or $5"));
     }
 
     #[test]
@@ -164,10 +144,6 @@ mod tests {
         assert!(unset.contains("`NOPE` is not set"), "{unset}");
         assert!(unset.contains("${NOPE:-default}"), "{unset}");
         assert!(expand("${HOST", &env).unwrap_err().contains("unterminated"));
-        assert!(
-            expand("${1X}", &env)
-                .unwrap_err()
-                .contains("invalid environment reference")
-        );
+        assert!(expand("${1X}", &env).unwrap_err().contains("invalid environment reference"));
     }
 }

@@ -137,17 +137,8 @@ pub struct ChannelSettings {
 impl ChannelSettings {
     /// The channels that have a driver, in [`Channel::ALL`] order.
     pub fn configured(&self) -> Vec<Channel> {
-        let present = [
-            self.sms.is_some(),
-            self.email.is_some(),
-            self.messenger.is_some(),
-        ];
-        Channel::ALL
-            .into_iter()
-            .zip(present)
-            .filter(|(_, p)| *p)
-            .map(|(c, _)| c)
-            .collect()
+        let present = [self.sms.is_some(), self.email.is_some(), self.messenger.is_some()];
+        Channel::ALL.into_iter().zip(present).filter(|(_, p)| *p).map(|(c, _)| c).collect()
     }
 }
 
@@ -274,15 +265,11 @@ impl Settings {
             admin_token: None,
             admin_tokens: Vec::new(),
             inbound_token: None,
-            store: StoreSettings {
-                cache_capacity_bytes: compile::DEFAULT_CACHE_MB * compile::MEGABYTE,
-            },
+            store: StoreSettings { cache_capacity_bytes: compile::DEFAULT_CACHE_MB * compile::MEGABYTE },
             ai: AiSettings::Rules,
             channels: ChannelSettings {
                 sms: Some(SmsDriver::Outbox),
-                email: Some(EmailDriver::Outbox {
-                    from: Some("Qualifyd <leads@example.com>".to_string()),
-                }),
+                email: Some(EmailDriver::Outbox { from: Some("Qualifyd <leads@example.com>".to_string()) }),
                 messenger: Some(MessengerDriver::Outbox),
             },
             reload: compile::default_reload(),

@@ -161,9 +161,7 @@ pub fn deserialize_at<T: DeserializeOwned>(
     match path.len() {
         1 => pruned.deserialize::<Along<T>>(file).map(|a| a.0),
         2 => pruned.deserialize::<Along<Along<T>>>(file).map(|a| a.0.0),
-        3 => pruned
-            .deserialize::<Along<Along<Along<T>>>>(file)
-            .map(|a| a.0.0.0),
+        3 => pruned.deserialize::<Along<Along<Along<T>>>>(file).map(|a| a.0.0.0),
         // Deeper paths do not occur in settings; messages then name the path from the leaf.
         _ => leaf.deserialize::<T>(file),
     }
@@ -175,25 +173,15 @@ fn prune(root: &Node, path: &[Segment], leaf: Node) -> Node {
     let Some((first, rest)) = path.split_first() else {
         return leaf;
     };
-    let null = |at| Node {
-        at,
-        value: NodeValue::Null,
-    };
+    let null = |at| Node { at, value: NodeValue::Null };
     let value = match first {
         Segment::Key(name) => {
             let child = root.get(name).cloned().unwrap_or_else(|| null(root.at));
-            let key = Key {
-                name: name.clone(),
-                at: root.key_position(name),
-            };
+            let key = Key { name: name.clone(), at: root.key_position(name) };
             NodeValue::Map(vec![(key, prune(&child, rest, leaf))])
         }
         Segment::Index(index) => {
-            let child = root
-                .as_seq()
-                .and_then(|s| s.get(*index))
-                .cloned()
-                .unwrap_or_else(|| null(root.at));
+            let child = root.as_seq().and_then(|s| s.get(*index)).cloned().unwrap_or_else(|| null(root.at));
             let mut items = vec![null(root.at); *index];
             items.push(prune(&child, rest, leaf));
             NodeValue::Seq(items)
@@ -266,22 +254,15 @@ impl<'de, T: FromStr + TryFrom<u64> + TryFrom<i64>> Visitor<'de> for Lenient<T> 
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<T>, E> {
-        T::try_from(v)
-            .map(Some)
-            .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+        T::try_from(v).map(Some).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<T>, E> {
-        T::try_from(v)
-            .map(Some)
-            .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+        T::try_from(v).map(Some).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<T>, E> {
-        v.trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
+        v.trim().parse().map(Some).map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
     }
 }
 

@@ -34,25 +34,66 @@ pub enum Error {
 #[derive(Debug, Clone)]
 pub enum Op {
     PutProspect(Box<ProspectState>),
-    DeleteProspect { id: String },
+    DeleteProspect {
+        id: String,
+    },
     /// Appends or replaces (same `seq`) a message of the prospect's conversation.
-    PutMessage { prospect: String, message: Message },
-    DeleteMessage { prospect: String, seq: u64 },
-    PutInbox { prospect: String, seq: u64, event: Event },
-    DeleteInbox { prospect: String, seq: u64 },
-    PutTimer { at: DateTime<Utc>, prospect: String, seq: u64 },
-    DeleteTimer { at: DateTime<Utc>, prospect: String, seq: u64 },
+    PutMessage {
+        prospect: String,
+        message: Message,
+    },
+    DeleteMessage {
+        prospect: String,
+        seq: u64,
+    },
+    PutInbox {
+        prospect: String,
+        seq: u64,
+        event: Event,
+    },
+    DeleteInbox {
+        prospect: String,
+        seq: u64,
+    },
+    PutTimer {
+        at: DateTime<Utc>,
+        prospect: String,
+        seq: u64,
+    },
+    DeleteTimer {
+        at: DateTime<Utc>,
+        prospect: String,
+        seq: u64,
+    },
     PutOutbox(Box<OutboxEntry>),
-    DeleteOutbox { action_id: String },
+    DeleteOutbox {
+        action_id: String,
+    },
     /// Remembers a provider message id (or any dedupe key) as applied, for the given prospect.
-    PutSeen { key: String, prospect: String },
-    PutContact { key: ContactKey, prospect: String },
-    DeleteContact { key: ContactKey, prospect: String },
-    PutWorkflowSource { workflow: String, version: String, source: Box<WorkflowSource> },
+    PutSeen {
+        key: String,
+        prospect: String,
+    },
+    PutContact {
+        key: ContactKey,
+        prospect: String,
+    },
+    DeleteContact {
+        key: ContactKey,
+        prospect: String,
+    },
+    PutWorkflowSource {
+        workflow: String,
+        version: String,
+        source: Box<WorkflowSource>,
+    },
     PutAudit(Box<AuditRecord>),
     PutUnmatched(Box<UnmatchedMessage>),
     /// A small engine setting that must survive restarts (for example the paused workflows).
-    PutMeta { key: String, value: String },
+    PutMeta {
+        key: String,
+        value: String,
+    },
 }
 
 /// Writes applied together or not at all.

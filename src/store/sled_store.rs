@@ -129,9 +129,7 @@ impl Store for SledStore {
         for op in batch.ops {
             add(&mut writes, op)?;
         }
-        self.tree
-            .apply_batch(writes)
-            .map_err(|e| backend(&format!("applying a batch of {count} writes"), e))
+        self.tree.apply_batch(writes).map_err(|e| backend(&format!("applying a batch of {count} writes"), e))
     }
 
     fn flush(&self) -> Result<(), Error> {
@@ -268,9 +266,7 @@ fn add(writes: &mut sled::Batch, op: Op) -> Result<(), Error> {
     match op {
         Op::PutProspect(state) => writes.insert(keys::prospect(&state.id), encode(&*state)?),
         Op::DeleteProspect { id } => writes.remove(keys::prospect(&id)),
-        Op::PutMessage { prospect, message } => {
-            writes.insert(keys::message(&prospect, message.seq), encode(&message)?)
-        }
+        Op::PutMessage { prospect, message } => writes.insert(keys::message(&prospect, message.seq), encode(&message)?),
         Op::DeleteMessage { prospect, seq } => writes.remove(keys::message(&prospect, seq)),
         Op::PutInbox { prospect, seq, event } => writes.insert(keys::inbox(&prospect, seq), encode(&event)?),
         Op::DeleteInbox { prospect, seq } => writes.remove(keys::inbox(&prospect, seq)),

@@ -115,7 +115,8 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let items: Vec<Value> = phones.iter().map(|p| json!({"workflow": "echo", "phone": p})).collect();
     let r = client.post(format!("{base}/v1/prospects")).bearer_auth(TOKEN).json(&items).send().await.unwrap();
     let imported: Value = r.json().await.unwrap();
-    let ids: Vec<String> = imported["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> =
+        imported["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids.len(), PROSPECTS);
     let by_phone: HashMap<String, String> = phones.iter().cloned().zip(ids.iter().cloned()).collect();
 
@@ -127,7 +128,9 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         let started = Instant::now();
         let mut killed = false;
         let mut pending: Vec<(String, String)> = std::mem::take(&mut unacknowledged);
-        pending.extend((0..REPLIES_PER_ROUND).map(|i| (phones[(i * 7 + round) % PROSPECTS].clone(), format!("r-{round}-{i}"))));
+        pending.extend(
+            (0..REPLIES_PER_ROUND).map(|i| (phones[(i * 7 + round) % PROSPECTS].clone(), format!("r-{round}-{i}"))),
+        );
         for chunk in pending.chunks(16) {
             if !killed && started.elapsed() >= kill_after {
                 daemon.kill();
@@ -157,7 +160,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         acknowledged.insert(text, phone);
     }
     assert!(kills >= ROUNDS);
-    eprintln!("crash test: {kills} SIGKILLs, {} replies acknowledged, {retried} retried after a kill", acknowledged.len());
+    eprintln!(
+        "crash test: {kills} SIGKILLs, {} replies acknowledged, {retried} retried after a kill",
+        acknowledged.len()
+    );
 
     // Quiescence, then long enough for every 3 s reply timeout to fire.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -166,13 +172,19 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     for id in &ids {
         loop {
             let view = get(&client, &base, &format!("/v1/prospects/{id}")).await;
-            let messages = get(&client, &base, &format!("/v1/prospects/{id}/messages")).await["messages"].as_array().unwrap().clone();
+            let messages = get(&client, &base, &format!("/v1/prospects/{id}/messages")).await["messages"]
+                .as_array()
+                .unwrap()
+                .clone();
             let settled = view["step"] == "listen_again" && messages.iter().all(|m| m["status"] != "queued");
             if settled {
                 conversations.insert(id.clone(), messages);
                 break;
             }
-            assert!(Instant::now() < deadline, "prospect {id} never settled (a lost timer or event?): {view}\n{messages:?}");
+            assert!(
+                Instant::now() < deadline,
+                "prospect {id} never settled (a lost timer or event?): {view}\n{messages:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -187,7 +199,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     for (id, messages) in &conversations {
         let greets = messages.iter().filter(|m| m["text"] == "hello").count();
         assert_eq!(greets, 1, "prospect {id} greeted {greets} times");
-        assert!(messages.iter().filter(|m| m["direction"] == "outbound").all(|m| m["status"] == "sent"), "{messages:?}");
+        assert!(
+            messages.iter().filter(|m| m["direction"] == "outbound").all(|m| m["status"] == "sent"),
+            "{messages:?}"
+        );
         let inbound = messages.iter().filter(|m| m["direction"] == "inbound").count();
         let acked_here = acknowledged.values().filter(|p| by_phone[*p] == *id).count();
         assert_eq!(inbound, acked_here, "prospect {id} has unexpected inbound messages");

@@ -17,7 +17,9 @@ async fn import_greets_and_a_reply_is_qualified_by_the_rules_provider() {
     copy_shipped(dir.path());
     let daemon = Daemon::start(dir.path()).await;
     let id = daemon
-        .import(json!({"workflow": "inbound-lead", "name": "Ada Lovelace", "phone": "06 12 34 56 78", "source": "website"}))
+        .import(
+            json!({"workflow": "inbound-lead", "name": "Ada Lovelace", "phone": "06 12 34 56 78", "source": "website"}),
+        )
         .await;
     let view = daemon.wait_for(&id, Duration::from_secs(5), |v| v["step"] == "first_reply").await;
     assert_eq!(view["status"], "waiting");
@@ -81,7 +83,9 @@ async fn importing_the_same_person_twice_is_existing_and_bad_input_is_rejected()
     let results = batch["results"].as_array().unwrap();
     assert_eq!(results[0]["status"], "existing");
     assert_eq!(results[0]["id"], id.as_str());
-    for (i, needle) in [(1, "phone number"), (2, "unknown workflow"), (3, "no sms contact"), (4, "budget"), (5, "colour")] {
+    for (i, needle) in
+        [(1, "phone number"), (2, "unknown workflow"), (3, "no sms contact"), (4, "budget"), (5, "colour")]
+    {
         assert_eq!(results[i]["status"], "rejected", "{}", results[i]);
         assert!(results[i]["error"].as_str().unwrap().contains(needle), "{}", results[i]);
     }
@@ -152,7 +156,8 @@ async fn a_paused_workflow_takes_no_one_and_holds_replies_until_resumed() {
     daemon.wait_for(&id, Duration::from_secs(5), |v| v["step"] == "first_reply").await;
     let (status, answer) = daemon.post("/v1/workflows/inbound-lead/pause", &json!({})).await;
     assert_eq!((status, answer["paused"].clone()), (StatusCode::OK, json!(true)));
-    let (_, rejected) = daemon.post("/v1/prospects", &json!({"workflow": "inbound-lead", "phone": "+33612345677"})).await;
+    let (_, rejected) =
+        daemon.post("/v1/prospects", &json!({"workflow": "inbound-lead", "phone": "+33612345677"})).await;
     assert_eq!(rejected["status"], "rejected");
     daemon.inbound("sms", "+33612345676", "1500 euros", "SM-w1").await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -1,6 +1,6 @@
 //! Test harness: a real daemon (sled in a temp dir, HTTP on a loopback port) and a client.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use qualifyd::app::RunningApp;
@@ -65,7 +65,6 @@ pub struct Daemon {
     app: Option<RunningApp>,
     pub base: String,
     pub client: reqwest::Client,
-    pub dir: PathBuf,
 }
 
 impl Daemon {
@@ -74,14 +73,9 @@ impl Daemon {
     }
 
     pub async fn start_with(settings: Settings) -> Daemon {
-        let dir = settings.data_dir.parent().unwrap().to_path_buf();
         let app = qualifyd::app::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", app.addr);
-        Daemon { app: Some(app), base, client: reqwest::Client::new(), dir }
-    }
-
-    pub fn engine(&self) -> &qualifyd::engine::Engine {
-        &self.app.as_ref().unwrap().engine
+        Daemon { app: Some(app), base, client: reqwest::Client::new() }
     }
 
     pub async fn stop(mut self) {

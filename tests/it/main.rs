@@ -3,7 +3,7 @@
 mod catalog_examples;
 mod catalog_invalid;
 mod catalog_props;
-mod store;
-mod harness;
-mod daemon;
 mod crash;
+mod daemon;
+mod harness;
+mod store;

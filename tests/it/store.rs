@@ -13,8 +13,8 @@ use qualifyd::catalog::{CompileOptions, Workflow, compile_source};
 use qualifyd::channel::Channel;
 use qualifyd::machine::{Action, Contact, Direction, Event, ProspectState};
 use qualifyd::store::{
-    AuditRecord, Batch, ContactKey, DeliveryStatus, Error, Message, Op, OutboxEntry, SCHEMA_VERSION, SledStore,
-    Store, TimerEntry, UnmatchedMessage,
+    AuditRecord, Batch, ContactKey, DeliveryStatus, Error, Message, Op, OutboxEntry, SCHEMA_VERSION, SledStore, Store,
+    TimerEntry, UnmatchedMessage,
 };
 
 const CACHE: u64 = 8 * 1024 * 1024;
@@ -213,10 +213,7 @@ fn reopening_after_drop_sees_flushed_data() {
     {
         let store = open(dir.path());
         first_id = store.next_id().unwrap();
-        apply(
-            &store,
-            vec![Op::PutProspect(Box::new(prospect("p_1"))), put_timer(t0(), "p_1", 1)],
-        );
+        apply(&store, vec![Op::PutProspect(Box::new(prospect("p_1"))), put_timer(t0(), "p_1", 1)]);
         store.flush().unwrap();
         assert!(store.size_on_disk() > 0);
     }
@@ -236,10 +233,7 @@ fn a_different_schema_version_is_refused() {
         db.flush().unwrap();
     }
     let error = SledStore::open(dir.path(), CACHE).err().expect("refused");
-    assert!(
-        matches!(error, Error::SchemaMismatch { found: 99, expected } if expected == SCHEMA_VERSION),
-        "{error:?}"
-    );
+    assert!(matches!(error, Error::SchemaMismatch { found: 99, expected } if expected == SCHEMA_VERSION), "{error:?}");
     let text = error.to_string();
     assert!(text.contains("schema version 99") && text.contains(&format!("version {SCHEMA_VERSION}")), "{text}");
 }
@@ -317,11 +311,8 @@ fn the_contact_index_holds_several_prospects_and_any_value() {
 fn the_inbox_is_oldest_first_and_lists_each_prospect_once() {
     let dir = TempDir::new().unwrap();
     let store = open(dir.path());
-    let inbox = |prospect: &str, seq: u64| Op::PutInbox {
-        prospect: prospect.into(),
-        seq,
-        event: Event::TimerFired { seq },
-    };
+    let inbox =
+        |prospect: &str, seq: u64| Op::PutInbox { prospect: prospect.into(), seq, event: Event::TimerFired { seq } };
     apply(&store, vec![inbox("p_1", 300), inbox("p_1", 2), inbox("p_10", 1), inbox("p_1", 256), inbox("p_2", 5)]);
     let seqs: Vec<u64> = store.inbox("p_1").unwrap().into_iter().map(|(seq, _)| seq).collect();
     assert_eq!(seqs, [2, 256, 300]);
@@ -375,14 +366,8 @@ fn the_outbox_lists_and_counts_entries() {
 fn audit_pages_after_a_sequence() {
     let dir = TempDir::new().unwrap();
     let store = open(dir.path());
-    let record = |seq| AuditRecord {
-        seq,
-        at: t0(),
-        actor: "ops".into(),
-        action: "pause".into(),
-        prospect: None,
-        detail: None,
-    };
+    let record =
+        |seq| AuditRecord { seq, at: t0(), actor: "ops".into(), action: "pause".into(), prospect: None, detail: None };
     apply(&store, [300, 1, 256, 2].map(|seq| Op::PutAudit(Box::new(record(seq)))).to_vec());
     let seqs = |after, limit| -> Vec<u64> { store.audit(after, limit).unwrap().iter().map(|r| r.seq).collect() };
     assert_eq!(seqs(None, 10), [1, 2, 256, 300]);

@@ -48,7 +48,10 @@ pub(crate) fn check_expression(
             && !fields.iter().any(|f| f.name == name)
         {
             let suggestion = did_you_mean_suffix(name, fields.iter().map(|f| f.name.as_str()));
-            ctx.error(position, format!("expression uses `fields.{name}`, which is not declared under `fields`{suggestion}"));
+            ctx.error(
+                position,
+                format!("expression uses `fields.{name}`, which is not declared under `fields`{suggestion}"),
+            );
         }
     }
 }

@@ -17,7 +17,7 @@ pub(crate) struct Ctx<'a> {
 /// Builds a path from string keys and indices: `at_path!["steps", 2, "send"]`.
 macro_rules! at_path {
     ($($segment:expr),* $(,)?) => {
-        vec![$($crate::catalog::compile::context::IntoSegment::into_segment($segment)),*]
+        [$($crate::catalog::compile::context::IntoSegment::into_segment($segment)),*]
     };
 }
 pub(crate) use at_path;

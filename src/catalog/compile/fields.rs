@@ -1,6 +1,6 @@
 //! Compiles the `fields:` section: each qualification field on its own, in file order.
 
-use crate::catalog::compile::context::{Ctx, is_identifier, at_path};
+use crate::catalog::compile::context::{Ctx, at_path, is_identifier};
 use crate::catalog::model::{Field, FieldType};
 use crate::catalog::raw::{RawField, RawFieldType};
 
@@ -69,7 +69,10 @@ fn compile_type(ctx: &mut Ctx<'_>, name: &str, raw: &RawField) -> FieldType {
                     let at = ctx.key_at(&at_path!["fields", name, "synonyms", value]);
                     ctx.error(
                         at,
-                        format!("field `{name}`: synonyms for `{value}`, which is not one of its values ({})", values.join(", ")),
+                        format!(
+                            "field `{name}`: synonyms for `{value}`, which is not one of its values ({})",
+                            values.join(", ")
+                        ),
                     );
                 }
             }

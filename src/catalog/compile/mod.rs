@@ -34,11 +34,7 @@ pub struct CompileOptions {
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions {
-            channels: Channel::ALL.to_vec(),
-            timezone: Tz::UTC,
-            send_window: SendWindow::always(),
-        }
+        CompileOptions { channels: Channel::ALL.to_vec(), timezone: Tz::UTC, send_window: SendWindow::always() }
     }
 }
 
@@ -179,7 +175,9 @@ fn check_channel(ctx: &mut Ctx<'_>, channel: Channel, at: &[crate::yaml::Segment
         let at = ctx.value_at(at);
         ctx.error(
             at,
-            format!("channel `{channel}` is not configured in the settings (add `channels.{channel}` to the config file)"),
+            format!(
+                "channel `{channel}` is not configured in the settings (add `channels.{channel}` to the config file)"
+            ),
         );
     }
 }
@@ -194,7 +192,10 @@ fn compile_window(ctx: &mut Ctx<'_>, raw: RawSendWindow, options: &CompileOption
                 let at = ctx.value_at(&at_path!["send_window", "timezone"]);
                 let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
                 let suggestion = did_you_mean_suffix(name, names);
-                ctx.error(at, format!("unknown timezone `{name}`{suggestion}; use an IANA name such as `Europe/Paris`"));
+                ctx.error(
+                    at,
+                    format!("unknown timezone `{name}`{suggestion}; use an IANA name such as `Europe/Paris`"),
+                );
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::catalog::compile::checks::check_expression;
-use crate::catalog::compile::context::{Ctx, StepNames, is_identifier, at_path};
+use crate::catalog::compile::context::{Ctx, StepNames, at_path, is_identifier};
 use crate::catalog::compile::{CompileOptions, TemplateSet};
 use crate::catalog::model::{AiStep, Field, Step, StepKind, WaitFor};
 use crate::catalog::raw::{RawAi, RawArm, RawStep, RawWait, STEP_KINDS};
@@ -96,7 +96,7 @@ struct StepCompiler<'c, 'a, 'n> {
 
 impl StepCompiler<'_, '_, '_> {
     fn here(&self, keys: &[&str]) -> Vec<Segment> {
-        let mut p = at_path!["steps", self.index];
+        let mut p = at_path!["steps", self.index].to_vec();
         p.extend(keys.iter().map(|k| Segment::Key((*k).to_string())));
         p
     }
@@ -183,7 +183,10 @@ impl StepCompiler<'_, '_, '_> {
                 if !self.fields.iter().any(|f| &f.name == name) {
                     let at = self.ctx.key_at(&self.here(&["set", "fields", name]));
                     let suggestion = did_you_mean_suffix(name, self.fields.iter().map(|f| f.name.as_str()));
-                    self.ctx.error(at, format!("`set` names field `{name}`, which is not declared under `fields`{suggestion}"));
+                    self.ctx.error(
+                        at,
+                        format!("`set` names field `{name}`, which is not declared under `fields`{suggestion}"),
+                    );
                 }
                 let p = self.here(&["set", "fields", name]);
                 check_expression(self.ctx, self.templates.compiled, expr, &p, self.fields);
@@ -249,7 +252,10 @@ impl StepCompiler<'_, '_, '_> {
             (None, Some(pattern)) => {
                 let at = self.ctx.value_at(&self.here(&["wait", "cron"]));
                 if pattern.split_whitespace().count() != 5 {
-                    self.ctx.error(at, format!("cron `{pattern}` must have 5 fields: minute hour day-of-month month day-of-week"));
+                    self.ctx.error(
+                        at,
+                        format!("cron `{pattern}` must have 5 fields: minute hour day-of-month month day-of-week"),
+                    );
                     return None;
                 }
                 match pattern.parse::<croner::Cron>() {
@@ -262,7 +268,10 @@ impl StepCompiler<'_, '_, '_> {
             }
             _ => {
                 let at = self.ctx.key_at(&self.here(&["wait"]));
-                self.ctx.error(at, "`wait` needs exactly one of `duration` (such as `2d`) or `cron` (such as `0 9 * * 1-5`)");
+                self.ctx.error(
+                    at,
+                    "`wait` needs exactly one of `duration` (such as `2d`) or `cron` (such as `0 9 * * 1-5`)",
+                );
                 None
             }
         }
@@ -274,13 +283,21 @@ impl StepCompiler<'_, '_, '_> {
             match self.fields.iter().find(|f| &f.name == name) {
                 Some(field) if field.ask.is_none() => {
                     let at = self.ctx.value_at(&[self.here(&["ai", "extract"]), vec![Segment::Index(i)]].concat());
-                    self.ctx.warning(at, format!("field `{name}` is extracted but has no `ask`: nobody can ask for it when it is missing"));
+                    self.ctx.warning(
+                        at,
+                        format!(
+                            "field `{name}` is extracted but has no `ask`: nobody can ask for it when it is missing"
+                        ),
+                    );
                 }
                 Some(_) => {}
                 None => {
                     let at = self.ctx.value_at(&[self.here(&["ai", "extract"]), vec![Segment::Index(i)]].concat());
                     let suggestion = did_you_mean_suffix(name, self.fields.iter().map(|f| f.name.as_str()));
-                    self.ctx.error(at, format!("`extract` names field `{name}`, which is not declared under `fields`{suggestion}"));
+                    self.ctx.error(
+                        at,
+                        format!("`extract` names field `{name}`, which is not declared under `fields`{suggestion}"),
+                    );
                 }
             }
         }
@@ -322,7 +339,10 @@ impl StepCompiler<'_, '_, '_> {
                 }
                 _ => {
                     let at = self.ctx.value_at(&arm_path);
-                    self.ctx.error(at, "each `branch` entry is either `{ if: <expression>, goto: <step> }` or `{ else: <step> }`");
+                    self.ctx.error(
+                        at,
+                        "each `branch` entry is either `{ if: <expression>, goto: <step> }` or `{ else: <step> }`",
+                    );
                 }
             }
         }
