@@ -56,6 +56,10 @@ pub struct InboundMessage {
     pub text: String,
     /// The provider's message id: a repeated id is acknowledged and not applied twice.
     pub id: String,
+    /// The prospect this message answers, when the provider webhook could tell (email
+    /// plus-address, `In-Reply-To`); never read from the generic JSON webhook.
+    #[serde(skip)]
+    pub prospect_hint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -180,7 +180,15 @@ impl Engine {
         }
         let now = Utc::now();
         let mut batch = Batch::new();
-        let (prospect, created) = match self.pick_prospect(&key)? {
+        let hinted = match &message.prospect_hint {
+            Some(id) if self.inner.store.prospect(id)?.is_some() => Some(id.clone()),
+            _ => None,
+        };
+        let picked = match hinted {
+            Some(id) => Some(id),
+            None => self.pick_prospect(&key)?,
+        };
+        let (prospect, created) = match picked {
             Some(id) => (Some(id), false),
             None => {
                 match self.catalog().inbound_entry(message.channel).cloned().filter(|w| !self.inner.is_paused(&w.id)) {
@@ -270,20 +278,42 @@ fn contact_of(request: &ImportRequest) -> Result<Contact, String> {
     {
         return Err(format!("unknown timezone `{tz}`; use an IANA name such as `Europe/Paris`"));
     }
+    let timezone = request.timezone.clone().or_else(|| phone.as_deref().and_then(timezone_of_phone).map(str::to_string));
     Ok(Contact {
         name: request.name.clone(),
         phone,
         email,
         messenger_psid: request.messenger_psid.clone().filter(|p| !p.trim().is_empty()),
-        timezone: request.timezone.clone(),
+        timezone,
         source: request.source.clone(),
     })
+}
+
+/// The timezone of a phone number's country, for countries with a single one.
+pub fn timezone_of_phone(e164: &str) -> Option<&'static str> {
+    const PREFIXES: &[(&str, &str)] = &[
+        ("+33", "Europe/Paris"),
+        ("+32", "Europe/Brussels"),
+        ("+41", "Europe/Zurich"),
+        ("+44", "Europe/London"),
+        ("+49", "Europe/Berlin"),
+        ("+34", "Europe/Madrid"),
+        ("+39", "Europe/Rome"),
+        ("+31", "Europe/Amsterdam"),
+        ("+352", "Europe/Luxembourg"),
+        ("+351", "Europe/Lisbon"),
+        ("+353", "Europe/Dublin"),
+    ];
+    PREFIXES.iter().filter(|(prefix, _)| e164.starts_with(prefix)).max_by_key(|(p, _)| p.len()).map(|(_, tz)| *tz)
 }
 
 fn contact_from_key(key: &ContactKey) -> Contact {
     let mut contact = Contact::default();
     match key {
-        ContactKey::Phone(p) => contact.phone = Some(p.clone()),
+        ContactKey::Phone(p) => {
+            contact.timezone = timezone_of_phone(p).map(str::to_string);
+            contact.phone = Some(p.clone());
+        }
         ContactKey::Email(e) => contact.email = Some(e.clone()),
         ContactKey::MessengerPsid(p) => contact.messenger_psid = Some(p.clone()),
     }

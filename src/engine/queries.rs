@@ -80,6 +80,41 @@ impl Engine {
         Ok(())
     }
 
+    /// Applies a provider's delivery receipt to the outbound message with this provider id.
+    /// Receipts arrive out of order: a status never moves backwards. Returns false when no
+    /// message has that id.
+    pub async fn record_delivery(
+        &self,
+        prospect_hint: Option<&str>,
+        provider_id: &str,
+        status: crate::store::DeliveryStatus,
+        error: Option<String>,
+    ) -> Result<bool, Error> {
+        let prospect = match prospect_hint {
+            Some(id) => Some(id.to_string()),
+            None => self.inner.store.seen(&format!("out:{provider_id}"))?,
+        };
+        let Some(prospect) = prospect else { return Ok(false) };
+        let _guard = self.inner.intake_lock.lock().await;
+        let Some(mut message) =
+            self.inner.store.messages(&prospect)?.into_iter().find(|m| m.provider_id.as_deref() == Some(provider_id))
+        else {
+            return Ok(false);
+        };
+        if status <= message.status {
+            return Ok(true); // Late or repeated receipt.
+        }
+        message.status = status;
+        if error.is_some() {
+            message.error = error;
+        }
+        let mut batch = Batch::new();
+        batch.push(Op::PutMessage { prospect: prospect.clone(), message });
+        self.inner.commit(batch).await?;
+        metrics::counter!("qualifyd_delivery_receipts_total").increment(1);
+        Ok(true)
+    }
+
     pub fn workflows(&self) -> Vec<WorkflowView> {
         self.catalog()
             .workflows

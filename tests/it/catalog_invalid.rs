@@ -66,10 +66,10 @@ fn every_invalid_fixture_but_the_warning_ones_is_rejected() {
     let warning_only = ["unreachable-step.yaml", "extract-without-ask.yaml"];
     for file in sources.workflows.keys() {
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let mine: Vec<&Diagnostic> = outcome.diagnostics.iter().filter(|d| &d.file == file).collect();
-        let has_error = mine.iter().any(|d| d.is_error());
+        let mine: Vec<Diagnostic> = outcome.diagnostics.iter().filter(|d| &d.file == file).cloned().collect();
+        let has_error = mine.iter().any(Diagnostic::is_error);
         if warning_only.contains(&name) {
-            assert!(!has_error, "{name} should only warn: {}", printed(&mine.into_iter().cloned().collect::<Vec<_>>()));
+            assert!(!has_error, "{name} should only warn:\n{}", printed(&mine));
         } else {
             assert!(has_error, "{name} is not rejected");
         }
