@@ -13,6 +13,7 @@ use crate::check::{build_catalog, compile_options};
 use crate::engine::{Drivers, Engine, EngineConfig};
 use crate::http::{AppState, Auth, Role};
 use crate::settings::{self, AiSettings, Settings};
+use crate::reload::{Reloader, WatchGuard};
 use crate::store::SledStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,8 @@ pub enum Error {
     Catalog { count: usize, listing: String },
     #[error("{0}")]
     Unsupported(String),
+    #[error(transparent)]
+    Watch(#[from] crate::reload::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -38,9 +41,10 @@ pub struct RunningApp {
     /// Set when no admin token was configured and one was generated for this run.
     pub generated_admin_token: Option<String>,
     pub admin_token: String,
+    pub reloader: Reloader,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
-    settings: Settings,
+    _watch: WatchGuard,
 }
 
 fn metrics_handle() -> Option<PrometheusHandle> {
@@ -56,20 +60,13 @@ fn metrics_handle() -> Option<PrometheusHandle> {
 
 fn drivers_for(settings: &Settings) -> Result<Drivers, Error> {
     let drivers = Drivers::embedded();
-    if !matches!(settings.ai, AiSettings::Rules) {
-        return Err(Error::Unsupported(
-            "ai.provider `openai` is not available in this build yet; use `provider: rules`".into(),
-        ));
-    }
-    let outbox_only = matches!(settings.channels.sms, None | Some(settings::SmsDriver::Outbox))
-        && matches!(settings.channels.email, None | Some(settings::EmailDriver::Outbox { .. }))
-        && matches!(settings.channels.messenger, None | Some(settings::MessengerDriver::Outbox));
-    if !outbox_only {
-        return Err(Error::Unsupported(
-            "only the `outbox` channel driver is available in this build yet; set `driver: outbox`".into(),
-        ));
-    }
-    Ok(drivers)
+    let drivers = match &settings.ai {
+        AiSettings::Rules => drivers,
+        AiSettings::OpenAi(openai) => Drivers { ai: Arc::new(crate::ai::OpenAiProvider::new(openai)), ..drivers },
+    };
+    let channels = crate::channels::build(&settings.channels, &settings.public_url)
+        .map_err(|err| Error::Unsupported(format!("cannot set up the channel drivers: {err}")))?;
+    Ok(Drivers { sms: channels.sms, email: channels.email, messenger: channels.messenger, ..drivers })
 }
 
 pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
@@ -80,6 +77,7 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
     for warning in outcome.diagnostics.iter().filter(|d| !d.is_error()) {
         tracing::warn!("{warning}");
     }
+    let first_diagnostics = outcome.diagnostics.clone();
     let Some(catalog) = outcome.catalog else {
         let listing: Vec<String> = outcome.diagnostics.iter().map(|d| d.to_string()).collect();
         return Err(Error::Catalog { count: outcome.errors(), listing: listing.join("\n") });
@@ -107,19 +105,18 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         };
         tokens.push((extra.name.clone(), role, extra.token.expose().to_string()));
     }
-    let reload_engine = engine.clone();
-    let reload_settings = settings.clone();
-    let reload: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-        let engine = reload_engine.clone();
-        let settings = reload_settings.clone();
-        tokio::spawn(async move { reload_now(&engine, &settings).await });
-    });
+    let reloader = Reloader::start(engine.clone(), settings.clone(), first_diagnostics);
+    let watch = reloader.watch()?;
+    let trigger = reloader.clone();
+    let reload: Arc<dyn Fn() + Send + Sync> = Arc::new(move || trigger.request());
     let state = AppState {
         engine: engine.clone(),
         auth: Auth::new(tokens),
         inbound_token: settings.inbound_token.as_ref().map(|t| t.expose().to_string()),
+        webhooks: crate::http::ProviderWebhooks::from_settings(&settings, &|name| std::env::var(name).ok()),
         metrics: metrics_handle(),
         reload: Some(reload),
+        reloader: Some(reloader.clone()),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -136,31 +133,7 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         }
     });
     tracing::info!(%addr, "qualifyd started");
-    Ok(RunningApp { addr, engine, generated_admin_token: generated, admin_token, stop, server, settings })
-}
-
-/// Recompiles the definitions; swaps them in only when they compile.
-pub async fn reload_now(engine: &Engine, settings: &Settings) -> bool {
-    let outcome = build_catalog(settings);
-    for diagnostic in &outcome.diagnostics {
-        tracing::warn!("{diagnostic}");
-    }
-    match outcome.catalog {
-        Some(catalog) => match engine.swap_catalog(catalog).await {
-            Ok(()) => {
-                tracing::info!("reloaded workflows and prompts");
-                true
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "storing the new workflow versions failed; the old catalog stays");
-                false
-            }
-        },
-        None => {
-            tracing::warn!(errors = outcome.errors(), "reload rejected; the running catalog stays in service");
-            false
-        }
-    }
+    Ok(RunningApp { addr, engine, reloader, generated_admin_token: generated, admin_token, stop, server, _watch: watch })
 }
 
 fn generate_token() -> String {
@@ -188,7 +161,8 @@ impl RunningApp {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = terminate.recv() => break,
                 _ = hangup.recv() => {
-                    reload_now(&self.engine, &self.settings).await;
+                    tracing::info!("SIGHUP: reloading workflows and prompts");
+                    self.reloader.request();
                 }
             }
         }

@@ -34,4 +34,41 @@ pub enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Talk to a workflow as a prospect, in the terminal, on a virtual clock. Nothing is sent.
+    Simulate {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        /// The workflow id.
+        #[arg(long, short)]
+        workflow: String,
+        /// The prospect's phone number.
+        #[arg(long)]
+        phone: Option<String>,
+        /// The prospect's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The prospect's email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Start the virtual clock here (RFC 3339); default Monday 2026-01-05 10:00 in the
+        /// workflow's send-window timezone.
+        #[arg(long)]
+        start: Option<String>,
+        /// The prospect starts by writing, even when the workflow takes imports.
+        #[arg(long)]
+        inbound: bool,
+        /// Answer `ai` steps from this file of recorded answers instead of the settings' provider.
+        #[arg(long)]
+        replay: Option<PathBuf>,
+    },
+    /// Run conversation scripts (default: `<workflows_dir>/tests/`) and check their expectations.
+    Test {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Script files or directories (searched recursively for `*.yaml`).
+        paths: Vec<PathBuf>,
+    },
 }

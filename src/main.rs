@@ -1,10 +1,12 @@
 //! The `qualifyd` binary: parses the command line, sets up logging, runs the library, and maps
 //! failures to exit codes (0 ok, 1 problems found or runtime failure, 2 usage).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use qualifyd::cli::{Cli, Command};
+use qualifyd::simulate::{self, SimulateOptions, TestOptions};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -22,6 +24,24 @@ fn main() -> ExitCode {
             } else {
                 println!("ok: {} workflow(s), {} warning(s)", report.workflows, report.warnings());
                 ExitCode::SUCCESS
+            }
+        }
+        Command::Simulate { config, workflow, phone, name, email, start, inbound, replay } => {
+            let prompt = std::io::stdin().is_terminal();
+            let options =
+                SimulateOptions { config, workflow, name, phone, email, start, inbound, replay, prompt };
+            match simulate::simulate(&options, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => simulation_error(err),
+            }
+        }
+        Command::Test { config, junit, paths } => {
+            let options = TestOptions { config, paths, junit };
+            match simulate::run_tests(&options, &mut std::io::stdout().lock()) {
+                Ok(run) if run.invalid() > 0 => ExitCode::from(2),
+                Ok(run) if run.failed() > 0 => ExitCode::from(1),
+                Ok(_) => ExitCode::SUCCESS,
+                Err(err) => simulation_error(err),
             }
         }
         Command::Serve { config, listen, data_dir } => {
@@ -71,6 +91,15 @@ async fn serve(
     println!("qualifyd listening on http://{}", app.addr);
     app.run_until_signal().await?;
     Ok(())
+}
+
+/// Settings, workflow or usage problems of `simulate` and `test`: exit status 2.
+fn simulation_error(err: simulate::Error) -> ExitCode {
+    match err {
+        simulate::Error::Diagnostics(diagnostics) => diagnostics.iter().for_each(|d| eprintln!("{d}")),
+        other => eprintln!("error: {other}"),
+    }
+    ExitCode::from(2)
 }
 
 fn init_tracing() {

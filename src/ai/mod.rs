@@ -11,8 +11,14 @@
 use std::collections::BTreeMap;
 
 mod extract;
+mod mask;
+mod openai;
 mod rules;
+pub mod schema;
+pub mod validate;
 
+pub use mask::mask_contact_details;
+pub use openai::{OpenAiProvider, Usage};
 pub use rules::rules_answer;
 
 /// Messages up to this many characters may be a bare answer to the question last asked.

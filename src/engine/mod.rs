@@ -7,6 +7,7 @@ mod drivers;
 mod executor;
 mod flusher;
 mod intake;
+pub mod operator;
 mod queries;
 mod timers;
 mod versions;

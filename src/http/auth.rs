@@ -143,7 +143,8 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, Error> {
 
 /// Routes an operator may call besides reads; every route not listed needs an admin, so a new
 /// route is admin-only until it is added here.
-const OPERATOR_ROUTES: &[&str] = &["/v1/prospects/{id}/pause", "/v1/prospects/{id}/resume"];
+const OPERATOR_ROUTES: &[&str] =
+    &["/v1/prospects/{id}/pause", "/v1/prospects/{id}/resume", "/v1/prospects/{id}/messages"];
 
 /// The role a request needs: reads need a viewer, the operator routes an operator, the rest an
 /// admin. `route` is the matched route pattern (`/v1/prospects/{id}`), not the concrete path.
@@ -257,6 +258,8 @@ mod tests {
             (Method::POST, "/v1/prospects", Role::Admin),
             (Method::POST, "/v1/prospects/{id}/pause", Role::Operator),
             (Method::POST, "/v1/prospects/{id}/resume", Role::Operator),
+            (Method::POST, "/v1/prospects/{id}/messages", Role::Operator),
+            (Method::GET, "/v1/prospects/{id}/messages", Role::Viewer),
             (Method::POST, "/v1/workflows/{id}/pause", Role::Admin),
             (Method::POST, "/v1/reload", Role::Admin),
             (Method::DELETE, "/v1/prospects/{id}/pause", Role::Admin),

@@ -5,6 +5,9 @@
 //! Route map (roles: see [`auth::required_role`]):
 //! - `GET /healthz`, `GET /metrics`: no auth.
 //! - `POST /webhooks/inbound`: the inbound token, when configured.
+//! - `POST /webhooks/twilio`, `GET|POST /webhooks/messenger`, `POST /webhooks/email/mailgun`,
+//!   `POST /webhooks/email/postmark[/{secret}]`: each provider's own signature or secret
+//!   ([`providers`]), checked on the raw body before anything is parsed.
 //! - `/v1/prospects`, `/v1/prospects/{id}`, `/v1/prospects/{id}/messages`,
 //!   `/v1/prospects/{id}/pause|resume`, `/v1/workflows`, `/v1/workflows/{id}/pause|resume`,
 //!   `/v1/reload`: bearer tokens with roles.
@@ -12,12 +15,18 @@
 //! Never log bodies, contact details or message text here: only methods, routes, ids, statuses.
 
 pub mod auth;
+mod email_inbound;
 pub mod error;
 pub mod extract;
 mod health;
+mod messenger;
+mod operator;
 mod prospects;
+pub mod providers;
+mod signature;
 #[cfg(test)]
 mod tests;
+mod twilio;
 mod webhooks;
 mod workflows;
 
@@ -36,6 +45,7 @@ use crate::engine::Engine;
 
 pub use auth::{Auth, Caller, Role};
 pub use error::Error;
+pub use providers::ProviderWebhooks;
 
 /// The largest request body any route reads.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -47,11 +57,15 @@ pub struct AppState {
     pub auth: Auth,
     /// Bearer token `POST /webhooks/inbound` requires; `None` leaves it open (for a trusted network).
     pub inbound_token: Option<String>,
+    /// The provider webhooks' public URL and secrets.
+    pub webhooks: ProviderWebhooks,
     /// Renders `GET /metrics`; `None` answers 404 there.
     pub metrics: Option<PrometheusHandle>,
     /// Asks for a catalog reload (`POST /v1/reload`). Called on the request's task: it must only
     /// signal (send on a channel, notify), never do the reload itself.
     pub reload: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Outcome of the last reload and when each version was loaded, for `GET /v1/workflows`.
+    pub reloader: Option<crate::reload::Reloader>,
 }
 
 impl fmt::Debug for AppState {
@@ -59,6 +73,7 @@ impl fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("auth", &self.auth)
             .field("inbound_token", &self.inbound_token.as_ref().map(|_| "***"))
+            .field("webhooks", &self.webhooks)
             .field("metrics", &self.metrics.is_some())
             .field("reload", &self.reload.is_some())
             .finish_non_exhaustive()
@@ -85,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/prospects", get(prospects::list).post(prospects::import))
         .route("/v1/prospects/{id}", get(prospects::show))
         .route("/v1/prospects/{id}/messages", get(prospects::messages))
+        .route("/v1/prospects/{id}/messages", post(operator::send))
         .route("/v1/prospects/{id}/pause", post(prospects::pause))
         .route("/v1/prospects/{id}/resume", post(prospects::resume))
         .route("/v1/workflows", get(workflows::list))
@@ -96,6 +112,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/webhooks/inbound", post(webhooks::inbound))
+        .route("/webhooks/twilio", post(twilio::webhook))
+        .route("/webhooks/messenger", get(messenger::verify).post(messenger::webhook))
+        .route("/webhooks/email/mailgun", post(email_inbound::mailgun))
+        .route("/webhooks/email/postmark", post(email_inbound::postmark_with_basic_auth))
+        .route("/webhooks/email/postmark/{secret}", post(email_inbound::postmark_with_secret))
         .merge(admin_api);
     finish(routes).with_state(Arc::new(state))
 }

@@ -182,6 +182,7 @@ async fn command(state: &Shared, caller: &Caller, id: &str, command: AdminComman
         AdminCommand::Resume => "resume",
         AdminCommand::Unsubscribe => "unsubscribe",
         AdminCommand::TakeOver => "take_over",
+        AdminCommand::SendHuman { .. } => "send_human",
     };
     if !state.engine.command(id, command).await? {
         return Err(no_prospect(id));

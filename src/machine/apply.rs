@@ -14,6 +14,9 @@ use crate::schedule::SendWindow;
 /// How many steps one event may run through before the machine decides it is spinning.
 pub const MAX_STEPS_PER_EVENT: usize = 64;
 
+/// The pause reason of a prospect an operator took over.
+const TAKEN_OVER: &str = "an operator took over the conversation";
+
 /// What the machine needs besides the workflow: settings-level defaults.
 #[derive(Debug, Clone)]
 pub struct MachineEnv<'a> {
@@ -72,6 +75,14 @@ impl Run<'_, '_> {
             }
             Event::Inbound { text, at, .. } => self.on_inbound(text, *at),
             Event::TimerFired { seq } => self.on_timer(*seq),
+            Event::ActionCompleted { action_id, .. } | Event::ActionFailed { action_id, .. }
+                if self.state.pending_action.as_deref() == Some(action_id.as_str())
+                    && matches!(self.state.status, Status::Paused { .. }) =>
+            {
+                // Held (an operator took over): the answer is stale by the time the prospect
+                // resumes, so it is dropped and resuming asks again.
+                self.state.pending_action = None;
+            }
             Event::ActionCompleted { action_id, result } => {
                 if self.state.pending_action.as_deref() == Some(action_id.as_str())
                     && let ActionResult::Ai(answer) = result
@@ -188,13 +199,23 @@ impl Run<'_, '_> {
                     self.state.status = Status::Paused { reason: reason.clone() };
                 }
             }
-            AdminCommand::TakeOver => {
-                if !self.state.status.is_finished() {
-                    self.state.status = Status::Paused { reason: "an operator took over the conversation".into() };
+            AdminCommand::TakeOver => self.take_over(),
+            AdminCommand::SendHuman { text } => {
+                if self.state.status == Status::Unsubscribed {
+                    return;
                 }
+                let channel = self.state.channel;
+                self.send(channel, text.clone(), true);
+                self.take_over();
             }
             AdminCommand::Unsubscribe => self.unsubscribe(),
             AdminCommand::Resume => self.resume(),
+        }
+    }
+
+    fn take_over(&mut self) {
+        if !self.state.status.is_finished() {
+            self.state.status = Status::Paused { reason: TAKEN_OVER.into() };
         }
     }
 
@@ -204,7 +225,10 @@ impl Run<'_, '_> {
         }
         let failed = matches!(self.state.status, Status::Failed { .. });
         self.state.status = if self.state.timer.is_some() { Status::Waiting } else { Status::Active };
-        if self.state.timer_held {
+        // A reply that came while paused answers the `wait_reply`, even if its timeout fell too.
+        let replied = self.state.unanswered
+            && self.current().is_some_and(|i| matches!(self.workflow().steps[i].kind, StepKind::WaitReply { .. }));
+        if self.state.timer_held && !replied {
             let purpose = self.state.timer.take().map(|t| t.purpose);
             self.state.timer_held = false;
             if let Some(purpose) = purpose {
@@ -217,9 +241,9 @@ impl Run<'_, '_> {
         }
         self.state.pending_action = None;
         let Some(index) = self.current() else { return };
-        let waiting_reply = matches!(self.workflow().steps[index].kind, StepKind::WaitReply { .. });
-        if failed || self.state.timer.is_none() || (waiting_reply && self.state.unanswered) {
+        if failed || self.state.timer.is_none() || replied {
             self.state.timer = None;
+            self.state.timer_held = false;
             self.run_from(Some(index));
         }
     }

@@ -56,4 +56,10 @@ pub enum AdminCommand {
     Unsubscribe,
     /// A human operator sent a message: the automation pauses for this prospect.
     TakeOver,
+    /// An operator writes to the prospect on their channel: the text is sent as a human
+    /// message, and the automation pauses (as `TakeOver`) until someone resumes it. A finished
+    /// prospect stays finished; an unsubscribed one is never written to.
+    SendHuman {
+        text: String,
+    },
 }

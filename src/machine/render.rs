@@ -1,12 +1,13 @@
 //! Builds the data templates and expressions see from a prospect's state, and evaluates them.
 
+use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use minijinja::Value;
 use serde_json::json;
 
 use crate::catalog::model::{FieldType, Workflow};
 use crate::machine::state::{Direction, ProspectState};
-use crate::schedule::SendWindow;
+use crate::schedule::{Holidays, LocalWindow, SendWindow};
 
 /// The fields a workflow declares that the prospect has not given yet, in declaration order.
 pub fn missing_fields<'w>(workflow: &'w Workflow, state: &ProspectState) -> Vec<&'w crate::catalog::model::Field> {
@@ -75,15 +76,100 @@ pub fn template_context(workflow: &Workflow, state: &ProspectState, public_url: 
 
 /// The send window that applies to this prospect: the workflow's (else the settings'), in the
 /// prospect's own timezone when it is known.
-pub fn window_for(workflow: &Workflow, state: &ProspectState, default: &SendWindow) -> SendWindow {
+///
+/// A prospect with a French number (`+33`) in a workflow without its own window gets the French
+/// default instead of the settings' one: Monday to Saturday, 08:00-20:00 Europe/Paris, never on a
+/// French public holiday. The exception is a settings window open around the clock every day:
+/// the operator then chose not to restrict send times at all (tests and simulations do).
+pub fn window_for(workflow: &Workflow, state: &ProspectState, default: &SendWindow) -> LocalWindow {
+    if workflow.send_window.is_none() && !default.is_always_open() && has_french_number(state) {
+        return LocalWindow::new(french_window(), Holidays::France);
+    }
     let window = workflow.send_window.clone().unwrap_or_else(|| default.clone());
-    match state.contact.timezone.as_deref().and_then(|tz| tz.parse::<Tz>().ok()) {
+    let window = match state.contact.timezone.as_deref().and_then(|tz| tz.parse::<Tz>().ok()) {
         Some(tz) => window.with_timezone(tz),
         None => window,
-    }
+    };
+    LocalWindow::new(window, Holidays::None)
+}
+
+fn has_french_number(state: &ProspectState) -> bool {
+    state.contact.phone.as_deref().is_some_and(|phone| phone.starts_with("+33"))
+}
+
+/// Monday to Saturday, 08:00-20:00, Europe/Paris.
+fn french_window() -> SendWindow {
+    let mut days = [true; 7];
+    days[Weekday::Sun.num_days_from_monday() as usize] = false;
+    let start = NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN);
+    let end = NaiveTime::from_hms_opt(20, 0, 0).unwrap_or(NaiveTime::MIN);
+    SendWindow { timezone: chrono_tz::Europe::Paris, days, start, end }
 }
 
 /// A minijinja value as JSON (for storing fields computed by `set`).
 pub fn to_json(value: &Value) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::catalog::model::WorkflowSource;
+    use crate::catalog::{CompileOptions, compile_source};
+    use crate::machine::Contact;
+    use crate::schedule::parse_hours;
+
+    fn workflow(window: &str) -> Workflow {
+        let text = format!("id: w\nchannel: sms\n{window}steps:\n  - {{ id: hello, send: {{ template: t.j2 }} }}\n  - {{ id: bye, end: done }}\n");
+        let templates = BTreeMap::from([("t.j2".to_string(), "hi".to_string())]);
+        let source = WorkflowSource { file: "w.yaml".into(), text, templates };
+        compile_source(&source, &CompileOptions::default()).expect("test workflow compiles")
+    }
+
+    fn prospect(workflow: &Workflow, phone: &str) -> ProspectState {
+        let contact = Contact { phone: Some(phone.into()), ..Contact::default() };
+        ProspectState::new("p_1".into(), workflow, contact, BTreeMap::new(), "tok".into(), Utc::now())
+    }
+
+    /// Every day 09:00-18:00 UTC, as an operator's settings could say.
+    fn settings_window() -> SendWindow {
+        let (start, end) = parse_hours("09:00-18:00").unwrap();
+        SendWindow { timezone: Tz::UTC, days: [true; 7], start, end }
+    }
+
+    #[test]
+    fn a_french_number_gets_the_french_default() {
+        let workflow = workflow("");
+        let window = window_for(&workflow, &prospect(&workflow, "+33612345678"), &settings_window());
+        assert_eq!(window.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(window.holidays(), Holidays::France);
+        // Sunday 29 November 2026, 10:00 Paris: shut; Monday 08:00 Paris (07:00 UTC) opens.
+        let sunday = Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap();
+        assert!(!window.is_open(sunday));
+        assert_eq!(window.next_open(sunday), Utc.with_ymd_and_hms(2026, 11, 30, 7, 0, 0).unwrap());
+        // Saturday 19:30 Paris is open (the settings window alone would be shut at 18:30 UTC).
+        let saturday = Utc.with_ymd_and_hms(2026, 11, 28, 18, 30, 0).unwrap();
+        assert!(window.is_open(saturday));
+        // Friday 25 December 2026 is Christmas.
+        assert!(!window.is_open(Utc.with_ymd_and_hms(2026, 12, 25, 10, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn other_numbers_workflow_windows_and_open_settings_keep_their_window() {
+        let plain = workflow("");
+        let window = window_for(&plain, &prospect(&plain, "+447700900123"), &settings_window());
+        assert_eq!((window.window(), window.holidays()), (&settings_window(), Holidays::None));
+
+        let own = workflow("send_window: { timezone: UTC, days: [sun], hours: \"10:00-11:00\" }\n");
+        let window = window_for(&own, &prospect(&own, "+33612345678"), &settings_window());
+        assert_eq!(window.holidays(), Holidays::None);
+        assert!(window.is_open(Utc.with_ymd_and_hms(2026, 11, 29, 10, 30, 0).unwrap()));
+
+        let window = window_for(&plain, &prospect(&plain, "+33612345678"), &SendWindow::always());
+        assert!(window.window().is_always_open() && window.holidays() == Holidays::None);
+    }
 }

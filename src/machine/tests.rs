@@ -240,3 +240,59 @@ fn history_records_status_changes() {
     let statuses: Vec<&str> = state.history.iter().map(|c| c.status.as_str()).collect();
     assert_eq!(statuses, ["waiting", "unsubscribed"]);
 }
+
+fn operator(text: &str) -> Event {
+    Event::Admin { command: AdminCommand::SendHuman { text: text.into() } }
+}
+
+#[test]
+fn an_operator_message_is_sent_as_human_and_pauses_until_resume_reads_the_reply() {
+    let h = Harness::new();
+    let now = monday_morning();
+    let (state, _) = h.step(&new_state(&h.workflow, now), Event::Entered, now);
+    let seq = state.timer.clone().unwrap().seq;
+    let (state, actions) = h.step(&state, operator("Hi, Grace from sales here"), now);
+    let [Action::Send { text, human: true, .. }] = &actions[..] else { panic!("{actions:?}") };
+    assert_eq!(text, "Hi, Grace from sales here");
+    assert!(matches!(&state.status, Status::Paused { reason } if reason == "an operator took over the conversation"));
+    let (state, actions) = h.step(&state, inbound("1500 euros", now), now);
+    assert!(actions.is_empty(), "the automation stays quiet while an operator talks");
+    let (state, _) = h.step(&state, Event::TimerFired { seq }, now + Duration::days(3));
+    assert!(state.timer_held);
+    let (state, actions) = h.step(&state, Event::Admin { command: AdminCommand::Resume }, now + Duration::days(3));
+    assert_eq!(state.step.as_deref(), Some("qualify"), "the reply wins over the timeout that fell meanwhile");
+    assert!(matches!(&actions[..], [Action::CallAi { .. }]), "{actions:?}");
+}
+
+#[test]
+fn an_ai_answer_arriving_after_a_takeover_is_dropped_and_resume_asks_again() {
+    let h = Harness::new();
+    let now = monday_morning();
+    let (state, _) = h.step(&new_state(&h.workflow, now), Event::Entered, now);
+    let (state, actions) = h.step(&state, inbound("1500", now), now);
+    let call = actions[0].clone();
+    let (state, _) = h.step(&state, operator("I'll take it from here"), now);
+    let (state, actions) = h.step(&state, ai_done(&call, &[("budget", 1500.into())]), now);
+    assert!(actions.is_empty(), "{actions:?}");
+    assert!(state.fields.is_empty() && state.pending_action.is_none());
+    assert!(matches!(state.status, Status::Paused { .. }));
+    let (state, actions) = h.step(&state, Event::Admin { command: AdminCommand::Resume }, now);
+    assert_eq!(state.status, Status::Active);
+    assert!(matches!(&actions[..], [Action::CallAi { .. }]), "{actions:?}");
+}
+
+#[test]
+fn operators_never_write_to_the_unsubscribed_and_finished_prospects_stay_finished() {
+    let h = Harness::new();
+    let now = monday_morning();
+    let (state, _) = h.step(&new_state(&h.workflow, now), Event::Entered, now);
+    let (stopped, _) = h.step(&state, inbound("STOP", now), now);
+    let (after, actions) = h.step(&stopped, operator("Are you sure?"), now);
+    assert!(actions.is_empty());
+    assert_eq!(after.status, Status::Unsubscribed);
+    let mut done = state.clone();
+    done.status = Status::Completed { outcome: "qualified".into() };
+    let (after, actions) = h.step(&done, operator("Our engineer calls you tomorrow"), now);
+    assert!(matches!(&actions[..], [Action::Send { human: true, .. }]));
+    assert_eq!(after.status, Status::Completed { outcome: "qualified".into() });
+}

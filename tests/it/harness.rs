@@ -78,6 +78,10 @@ impl Daemon {
         Daemon { app: Some(app), base, client: reqwest::Client::new() }
     }
 
+    pub fn reloader(&self) -> &qualifyd::reload::Reloader {
+        &self.app.as_ref().unwrap().reloader
+    }
+
     pub async fn stop(mut self) {
         if let Some(app) = self.app.take() {
             app.shutdown().await;
