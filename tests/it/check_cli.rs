@@ -1,0 +1,56 @@
+//! `qualifyd check` as a user runs it: the real binary, exit codes and printed diagnostics.
+
+use std::process::Command;
+
+fn qualifyd(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_qualifyd")).args(args).current_dir(dir).output().unwrap();
+    let code = output.status.code().unwrap_or(-1);
+    (code, String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn the_shipped_configuration_checks_clean() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, stdout, stderr) = qualifyd(&["check", "--config", "config.example.yaml", "--deny-warnings"], root);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("ok: 3 workflow(s)"), "{stdout}");
+}
+
+#[test]
+fn a_workflow_broken_in_three_places_gives_three_located_errors_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::harness::copy_shipped(dir.path());
+    let path = dir.path().join("workflows/inbound-lead.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text
+        .replace("template: inbound-lead/nudge.j2", "template: inbound-lead/nudg.j2")
+        .replace("goto: too_small", "goto: too_smal")
+        .replace("timeout: 3d", "timeout: 3 days");
+    std::fs::write(&path, &broken).unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "channels: { sms: { driver: outbox }, email: { driver: outbox }, messenger: { driver: outbox } }\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = qualifyd(&["check", "--config", "config.yaml"], dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 3, "{stderr}");
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let column_of = |needle: &str| broken.lines().find(|l| l.contains(needle)).unwrap().find(needle).unwrap() + 1;
+    let expect = [("too_smal", "goto target `too_smal`"), ("inbound-lead/nudg.j2", "template `inbound-lead/nudg.j2`"), ("3 days", "invalid duration `3 days`")];
+    for (needle, message) in expect {
+        let location = format!("inbound-lead.yaml:{}:{}: error: ", line_of(needle), column_of(needle));
+        assert!(errors.iter().any(|e| e.contains(&location) && e.contains(message)), "missing {location}{message} in\n{stderr}");
+    }
+    assert!(stderr.contains("check failed: 3 error(s)"), "{stderr}");
+}
+
+#[test]
+fn a_bad_settings_file_is_reported_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "listen: 127.0.0.1:8080\nlisten_adress: x\n").unwrap();
+    let (code, _, stderr) = qualifyd(&["check", "--config", "config.yaml"], dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("config.yaml:2:1: error:"), "{stderr}");
+}
