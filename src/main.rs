@@ -28,8 +28,7 @@ fn main() -> ExitCode {
         }
         Command::Simulate { config, workflow, phone, name, email, start, inbound, replay } => {
             let prompt = std::io::stdin().is_terminal();
-            let options =
-                SimulateOptions { config, workflow, name, phone, email, start, inbound, replay, prompt };
+            let options = SimulateOptions { config, workflow, name, phone, email, start, inbound, replay, prompt };
             match simulate::simulate(&options, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => simulation_error(err),

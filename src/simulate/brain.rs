@@ -71,7 +71,9 @@ impl Brain {
                 *used += 1;
                 crate::ai::validate::validate(workflow, ai, &answer.to_string()).map_err(|problems| {
                     let at = file.display();
-                    Error::Provider(format!("answer {used} of the replay file {at} is invalid for step `{step}`: {problems}"))
+                    Error::Provider(format!(
+                        "answer {used} of the replay file {at} is invalid for step `{step}`: {problems}"
+                    ))
                 })
             }
             Brain::Unavailable(why) => Err(Error::Provider(why.clone())),

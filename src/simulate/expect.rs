@@ -94,7 +94,12 @@ pub fn check(turn: &Turn, conversation: &Conversation, since: usize) -> Vec<Fail
                 Status::Completed { outcome: actual } => fail(at, "outcome", outcome.clone(), actual.clone()),
                 other => {
                     let step = state.step.as_deref().unwrap_or("-");
-                    fail(at, "outcome", outcome.clone(), format!("(not completed: {} at step {step})", format::status(other)))
+                    fail(
+                        at,
+                        "outcome",
+                        outcome.clone(),
+                        format!("(not completed: {} at step {step})", format::status(other)),
+                    )
                 }
             },
         }

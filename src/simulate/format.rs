@@ -20,7 +20,7 @@ pub fn time(at: DateTime<Utc>, timezone: Tz) -> String {
 /// One transcript record on one line (continuation lines of a long text are indented).
 pub fn record(record: &Record, timezone: Tz) -> String {
     let at = format!("[{}]", time(record.at(), timezone));
-    let line = match record {
+    match record {
         Record::Received { text, .. } => format!("{at} prospect: {}", indent(text)),
         Record::Sent { channel, text, .. } => format!("{at} {channel} -> {}", indent(text)),
         Record::Notified { email, webhook, text, .. } => {
@@ -42,12 +42,17 @@ pub fn record(record: &Record, timezone: Tz) -> String {
             let step = step.as_deref().unwrap_or("?");
             format!("{at} timer: {} ({step})", purpose_text(*purpose))
         }
-    };
-    line
+    }
 }
 
+/// Continuation lines indented by four spaces; blank lines stay blank.
 fn indent(text: &str) -> String {
-    text.lines().collect::<Vec<_>>().join("\n    ")
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 0 || l.is_empty() { l.to_string() } else { format!("    {l}") })
+        .collect();
+    lines.join("\n")
 }
 
 /// What a timer firing means, in words.

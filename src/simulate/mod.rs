@@ -91,7 +91,11 @@ pub fn stage(settings: &Settings, workflow: Arc<Workflow>, brain: Brain) -> Stag
 pub fn default_start(workflow: &Workflow, settings: &Settings) -> DateTime<Utc> {
     let timezone = workflow.send_window.as_ref().map_or(settings.send_window.timezone, |w| w.timezone);
     let local = timezone.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).earliest();
-    local.map_or_else(|| Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap(), |t| t.with_timezone(&Utc))
+    // Every timezone has that hour (no DST change in January); UTC is only a formal fallback.
+    local.map_or_else(
+        || Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).earliest().unwrap_or_default(),
+        |t| t.with_timezone(&Utc),
+    )
 }
 
 /// Parses an RFC 3339 instant (`2026-01-05T10:00:00+01:00`).

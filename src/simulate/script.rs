@@ -188,7 +188,8 @@ pub fn compile_script(file: &Path, text: &str, catalog: &Catalog) -> Result<Scri
         let at = if raw.entry.is_some() { root.key_position("entry") } else { root.key_position("workflow") };
         c.error(at, problem);
     }
-    let start = raw.start.as_deref().and_then(|s| crate::simulate::parse_start(s).map_err(|m| c.at(&root, "start", m)).ok());
+    let start =
+        raw.start.as_deref().and_then(|s| crate::simulate::parse_start(s).map_err(|m| c.at(&root, "start", m)).ok());
     let prospect = c.prospect(&root, raw.prospect.unwrap_or_default(), &workflow);
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -269,7 +270,8 @@ impl Compiler<'_> {
             (None, None) => None,
         };
         let mut expectations = Vec::new();
-        let mut expect = |key: &str, expect: Expect| expectations.push(Expectation { at: node.key_position(key), expect });
+        let mut expect =
+            |key: &str, expect: Expect| expectations.push(Expectation { at: node.key_position(key), expect });
         if let Some(list) = raw.sent {
             expect("sent", Expect::Sent(self.messages(node, "sent", list)));
         }
@@ -320,8 +322,9 @@ impl Compiler<'_> {
                 (None, None, Some(pattern)) => match regex::Regex::new(&pattern) {
                     Ok(regex) => TextMatch::Regex(regex),
                     Err(err) => {
-                        let first = err.to_string().lines().last().unwrap_or_default().trim().to_string();
-                        self.at(node, "regex", format!("invalid regex `{pattern}`: {first}"));
+                        let last = err.to_string().lines().last().unwrap_or_default().trim().to_string();
+                        let reason = last.strip_prefix("error: ").unwrap_or(&last).to_string();
+                        self.at(node, "regex", format!("invalid regex `{pattern}`: {reason}"));
                         continue;
                     }
                 },

@@ -106,7 +106,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 
 /// Replay files (`*.replay.yaml`) and ignored names (editor leftovers) are not scripts.
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Error> {
-    let entries = std::fs::read_dir(dir).map_err(|err| Error::Usage(format!("cannot read {}: {err}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|err| Error::Usage(format!("cannot read {}: {err}", dir.display())))?;
     for entry in entries {
         let path = entry.map_err(|err| Error::Usage(format!("cannot read {}: {err}", dir.display())))?.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
@@ -126,8 +127,13 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Error> {
 /// Reads, compiles and runs one script.
 pub fn run_file(file: &Path, settings: &Settings, catalog: &Catalog) -> ScriptOutcome {
     let stem = file.file_stem().unwrap_or_default().to_string_lossy().to_string();
-    let mut outcome =
-        ScriptOutcome { file: file.to_path_buf(), name: stem, workflow: None, problems: Vec::new(), failures: Vec::new() };
+    let mut outcome = ScriptOutcome {
+        file: file.to_path_buf(),
+        name: stem,
+        workflow: None,
+        problems: Vec::new(),
+        failures: Vec::new(),
+    };
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(err) => {
@@ -179,7 +185,13 @@ pub fn run_script(script: &Script, settings: &Settings, brain: Brain) -> Vec<Fai
         if let Err(err) = &outcome {
             let what = "the conversation stopped".to_string();
             let expected = "the turn to run".to_string();
-            failures.push(Failure { at: turn.at, context: expect::context(turn), what, expected, actual: err.to_string() });
+            failures.push(Failure {
+                at: turn.at,
+                context: expect::context(turn),
+                what,
+                expected,
+                actual: err.to_string(),
+            });
             break;
         }
         failures.extend(expect::check(turn, &conversation, since));

@@ -32,7 +32,8 @@ fn conversation(workflow: &str, brain: Brain, entry: Entry, start: Option<DateTi
     let workflow = Arc::clone(catalog.workflow(workflow).expect("shipped workflow"));
     let settings = settings();
     let start = start.unwrap_or_else(|| default_start(&workflow, &settings));
-    let contact = Contact { name: Some("Marie Dupont".into()), phone: Some("+33612345678".into()), ..Contact::default() };
+    let contact =
+        Contact { name: Some("Marie Dupont".into()), phone: Some("+33612345678".into()), ..Contact::default() };
     let prospect = Prospect { contact, fields: Default::default() };
     Conversation::new(stage(&settings, workflow, brain), prospect, entry, start)
 }
@@ -64,7 +65,7 @@ fn replies_are_answered_by_the_rules_provider() {
     assert!(matches!(&records[0], Record::Received { text, .. } if text == "Environ 1500€ par mois"));
     assert!(matches!(&records[1], Record::Answered { step, .. } if step == "qualify"));
     assert_eq!(sent(records), ["When would you like to get started?"]);
-    assert_eq!(c.state().fields["budget"], serde_json::json!(1500.0));
+    assert_eq!(c.state().fields["budget"], serde_json::json!(1500));
     assert_eq!((c.state().score, c.state().step.as_deref()), (Some(40), Some("first_reply")));
 }
 
@@ -181,10 +182,8 @@ fn a_failed_expectation_points_at_its_line_and_shows_both_sides() {
     let catalog = catalog();
     let script = compile_script(Path::new("t.yaml"), &text, &catalog).unwrap();
     let failures = run_script(&script, &settings(), Brain::Rules);
-    let found: Vec<(u64, &str, &str, &str)> = failures
-        .iter()
-        .map(|f| (f.at.line, f.what.as_str(), f.expected.as_str(), f.actual.as_str()))
-        .collect();
+    let found: Vec<(u64, &str, &str, &str)> =
+        failures.iter().map(|f| (f.at.line, f.what.as_str(), f.expected.as_str(), f.actual.as_str())).collect();
     assert_eq!(found, [(5, "step", "qualify", "first_reply"), (9, "score", "70", "40")]);
     assert_eq!(failures[1].context, "turn 2 (after say \"1500 euros par mois\")");
 }
@@ -195,7 +194,7 @@ fn every_script_problem_is_reported_with_its_position() {
 workflow: inbound-lead
 turns:
   - { say: hi, wait: 2d }
-  - { wiat: 2d }
+  - { sayy: hi }
   - { step: frist_reply }
   - { wait: 2 days }
   - sent: [{ regex: '(' }, { text: a, contains: b }]
@@ -206,11 +205,11 @@ turns:
     let found: Vec<String> = problems.iter().map(|d| format!("{}:{} {}", d.line, d.column, d.message)).collect();
     let expect = [
         ("3:5", "split `say` and `wait`"),
-        ("4:7", "unknown key `wiat` (did you mean `wait`?)"),
+        ("4:7", "unknown key `sayy` (did you mean `say`?)"),
         ("5:13", "no step `frist_reply` (did you mean `first_reply`?)"),
         ("6:13", "invalid duration `2 days`"),
-        ("7:20", "invalid regex `(`"),
-        ("7:30", "exactly one of `text`, `contains` or `regex`"),
+        ("7:21", "invalid regex `(`: unclosed group"),
+        ("7:28", "exactly one of `text`, `contains` or `regex`"),
         ("8:17", "no field `budjet` (did you mean `budget`?)"),
         ("9:5", "empty turn"),
     ];

@@ -67,7 +67,8 @@ fn a_failing_script_exits_1_with_the_line_and_the_diff() {
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("FAIL budget is asked first\n"), "{stdout}");
-    let place = "workflows/tests/budget.yaml:6:5: turn 1 (after say \"1500 euros par mois\"): sent: expected 1 message, got 2";
+    let place =
+        "workflows/tests/budget.yaml:6:5: turn 1 (after say \"1500 euros par mois\"): sent: expected 1 message, got 2";
     assert!(stdout.contains(place), "no `{place}` in:\n{stdout}");
     assert!(stdout.contains("    expected: - contains \"budget\"\n"), "{stdout}");
     assert!(stdout.contains("    actual:   - sms \"Bonjour Marie !"), "{stdout}");
@@ -93,16 +94,18 @@ fn a_malformed_script_exits_2_with_its_position() {
 
 #[test]
 fn a_replay_keeps_openai_workflows_testable_offline() {
-    let dir = project("{ provider: openai, model: test-model, api_key: not-used, base_url: \"http://127.0.0.1:9/v1\" }");
-    let replay = "- { fields: { budget: 1500, timeline: ASAP }, reply: \"Super, et c'est vous qui décidez ?\" }\n";
+    let dir =
+        project("{ provider: openai, model: test-model, api_key: not-used, base_url: \"http://127.0.0.1:9/v1\" }");
+    let replay = "- { fields: { budget: 1500, timeline: ASAP, decision_maker: true }, reply: \"Super, et c'est vous qui décidez ?\" }\n";
     std::fs::write(dir.path().join("workflows/tests/answers.replay.yaml"), replay).unwrap();
     let script = "\
 workflow: inbound-lead
 replay: answers.replay.yaml
 turns:
+  - sent: [{ contains: Bonjour ! }]
   - say: peu importe
     sent: [{ text: \"Super, et c'est vous qui décidez ?\" }]
-    fields: { budget: 1500, timeline: now }
+    fields: { budget: 1500, timeline: now, decision_maker: true }
     outcome: qualified
 ";
     std::fs::write(dir.path().join("workflows/tests/replayed.yaml"), script).unwrap();
