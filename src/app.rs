@@ -10,10 +10,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::check::{build_catalog, compile_options};
-use crate::engine::{Drivers, Engine, EngineConfig};
+use crate::engine::{Drivers, Engine, EngineConfig, PrivacyConfig};
 use crate::http::{AppState, Auth, Role};
-use crate::settings::{self, AiSettings, Settings};
 use crate::reload::{Reloader, WatchGuard};
+use crate::settings::{self, AiSettings, Settings};
 use crate::store::SledStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,8 @@ pub enum Error {
     DataDir { path: String, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::Error),
     #[error(transparent)]
     Engine(#[from] crate::engine::Error),
     #[error("the workflows do not compile ({count} error(s)); nothing was started:\n{listing}")]
@@ -69,6 +71,23 @@ fn drivers_for(settings: &Settings) -> Result<Drivers, Error> {
     Ok(Drivers { sms: channels.sms, email: channels.email, messenger: channels.messenger, ..drivers })
 }
 
+/// Opens the store with its vault: the master key from the settings (refused when there is
+/// none), data keys in `data_dir/keys`, records in `data_dir/store`.
+pub fn open_store(settings: &Settings) -> Result<SledStore, Error> {
+    let master = crate::privacy::master::load(&settings.privacy.master_key, &settings.data_dir)?;
+    let secret = settings.privacy.suppression_secret.as_ref().map(|s| s.expose().as_bytes());
+    let vault = crate::privacy::Vault::open(&settings.data_dir.join("keys"), &master, secret)?;
+    Ok(SledStore::open_with(&settings.data_dir.join("store"), settings.store.cache_capacity_bytes, vault)?)
+}
+
+fn privacy_config(settings: &Settings) -> PrivacyConfig {
+    PrivacyConfig {
+        help_text: settings.privacy.help_text.clone(),
+        retention_period: settings.retention.period,
+        max_messages: settings.retention.max_messages,
+    }
+}
+
 pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|source| Error::DataDir { path: settings.data_dir.display().to_string(), source })?;
@@ -82,11 +101,13 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         let listing: Vec<String> = outcome.diagnostics.iter().map(|d| d.to_string()).collect();
         return Err(Error::Catalog { count: outcome.errors(), listing: listing.join("\n") });
     };
-    let store = SledStore::open(&settings.data_dir.join("store"), settings.store.cache_capacity_bytes)?;
+    let store = open_store(&settings)?;
     let mut config = EngineConfig::new(settings.send_window.clone(), &settings.public_url);
     config.compile_options = compile_options(&settings);
+    config.privacy = privacy_config(&settings);
     let workflows = catalog.workflows.len();
     let engine = Engine::start(Arc::new(store), config, catalog, drivers).await?;
+    engine.start_retention(&settings.retention.sweep_cron, settings.timezone);
     tracing::info!(workflows, "catalog loaded");
 
     let (admin_token, generated) = match &settings.admin_token {
@@ -133,7 +154,16 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         }
     });
     tracing::info!(%addr, "qualifyd started");
-    Ok(RunningApp { addr, engine, reloader, generated_admin_token: generated, admin_token, stop, server, _watch: watch })
+    Ok(RunningApp {
+        addr,
+        engine,
+        reloader,
+        generated_admin_token: generated,
+        admin_token,
+        stop,
+        server,
+        _watch: watch,
+    })
 }
 
 fn generate_token() -> String {
@@ -147,6 +177,8 @@ impl RunningApp {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.server.await;
+        self.reloader.stop();
+        drop(self._watch);
         self.engine.shutdown().await;
         tracing::info!("qualifyd stopped");
     }

@@ -71,4 +71,20 @@ pub enum Command {
         /// Script files or directories (searched recursively for `*.yaml`).
         paths: Vec<PathBuf>,
     },
+    /// Measure the daemon on this machine, each figure beside a baseline from the same run.
+    /// Build with `--release` for figures that mean anything.
+    Bench {
+        /// Scenarios to run, in this order (default: all of them).
+        #[arg(value_parser = ["ingest", "engine", "timers", "restart", "reload", "footprint"])]
+        scenarios: Vec<String>,
+        /// Tiny sizes and short runs, done in seconds (CI smoke); the figures then mean nothing.
+        #[arg(long)]
+        quick: bool,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where scratch data goes (default: the system's temporary directory); removed after.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }

@@ -7,12 +7,14 @@
 //! - `settings`: the daemon's own config.yaml -> typed `Settings` (env-var secrets resolved).
 //! - `catalog`: workflows and prompts -> compiled immutable `Catalog` + diagnostics (pure).
 //! - `http`: the axum API: admin routes with role tokens, inbound webhook, health, metrics; one error shape.
+//! - `privacy`: encryption of personal data at rest (data keys, master key), keyed hashing of contacts, request types.
 //! - `ai`: AI providers; `rules_answer` is the deterministic offline one (keywords, small parsers).
 //! - `simulate`: conversations on a virtual clock without a daemon: `qualifyd simulate` and `qualifyd test`.
+//! - `bench`: `qualifyd bench`: the real daemon measured on this machine, each figure beside a same-run baseline.
 
 pub mod ai;
 pub mod app;
-pub mod reload;
+pub mod bench;
 pub mod catalog;
 pub mod channel;
 pub mod channels;
@@ -22,6 +24,8 @@ pub mod diagnostic;
 pub mod engine;
 pub mod http;
 pub mod machine;
+pub mod privacy;
+pub mod reload;
 pub mod schedule;
 pub mod settings;
 pub mod simulate;

@@ -43,6 +43,20 @@ fn main() -> ExitCode {
                 Err(err) => simulation_error(err),
             }
         }
+        Command::Bench { scenarios, quick, json, dir } => {
+            init_bench_tracing();
+            let options = qualifyd::bench::Options { scenarios, quick, json, dir };
+            match qualifyd::bench::run(&options) {
+                Ok(report) => {
+                    print!("{}", report.render());
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Serve { config, listen, data_dir } => {
             init_tracing();
             let runtime = match tokio::runtime::Runtime::new() {
@@ -102,6 +116,18 @@ fn simulation_error(err: simulate::Error) -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = EnvFilter::try_from_env("QUALIFYD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // async-openai logs whole response bodies (model replies to prospects): never enable it.
+    let wanted = std::env::var("QUALIFYD_LOG").unwrap_or_else(|_| "info".to_string());
+    let filter = EnvFilter::try_new(format!("{wanted},async_openai=off"))
+        .unwrap_or_else(|_| EnvFilter::new("info,async_openai=off"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+/// The bench measures the daemon with its logs on: at WARN by default, so that the lifecycle
+/// lines of its many short-lived daemons do not drown the progress lines; the development master
+/// key warning (every scratch store uses one) is left out.
+fn init_bench_tracing() {
+    let default = "warn,qualifyd::privacy::master=error";
+    let filter = EnvFilter::try_from_env("QUALIFYD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }

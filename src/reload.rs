@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-
 use chrono::{DateTime, Utc};
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer, new_debouncer_opt};
@@ -63,6 +62,8 @@ struct Shared {
     loaded_at: Mutex<HashMap<(String, String), DateTime<Utc>>>,
     /// Serializes reloads (a request during a reload runs after it).
     running: tokio::sync::Mutex<()>,
+    /// Ends the reload loop (shutdown).
+    stop: tokio::sync::Notify,
     /// Reloads attempted since start (start-up excluded).
     count: std::sync::atomic::AtomicU64,
 }
@@ -93,6 +94,7 @@ impl Reloader {
                 loaded_at: Mutex::new(HashMap::new()),
                 running: tokio::sync::Mutex::new(()),
                 count: std::sync::atomic::AtomicU64::new(0),
+                stop: tokio::sync::Notify::new(),
             }),
         };
         reloader.remember_versions(&catalog);
@@ -108,9 +110,9 @@ impl Reloader {
         let handler = move |result: DebounceEventResult| match result {
             Ok(events) => {
                 // Reading the files (our own reloads) produces access events: only changes count.
-                let relevant = events.iter().any(|e| {
-                    e.need_rescan() || (!e.kind.is_access() && e.paths.iter().any(|p| !ignored(p)))
-                });
+                let relevant = events
+                    .iter()
+                    .any(|e| e.need_rescan() || (!e.kind.is_access() && e.paths.iter().any(|p| !ignored(p))));
                 if relevant {
                     let _ = tx.send("files");
                 }
@@ -152,6 +154,11 @@ impl Reloader {
         Ok(WatchGuard { _debouncer: debouncer })
     }
 
+    /// Stops the reload loop; the handle keeps answering `last_report`.
+    pub fn stop(&self) {
+        self.inner.stop.notify_one();
+    }
+
     /// Asks for a reload (SIGHUP, `POST /v1/reload`); returns at once.
     pub fn request(&self) {
         let _ = self.inner.tx.send("request");
@@ -167,10 +174,13 @@ impl Reloader {
             .unwrap_or_else(|e| BuildOutcome { catalog: None, diagnostics: vec![panic_diagnostic(&e.to_string())] });
         let current = self.inner.engine.catalog();
         let report = match outcome.catalog {
-            Some(catalog) if catalog.version == current.version => self.report(trigger, Outcome::Unchanged, &current.version, outcome.diagnostics),
+            Some(catalog) if catalog.version == current.version => {
+                self.report(trigger, Outcome::Unchanged, &current.version, outcome.diagnostics)
+            }
             Some(catalog) => {
                 let version = catalog.version.clone();
-                let ids: Vec<(String, String)> = catalog.workflows.values().map(|w| (w.id.clone(), w.version.clone())).collect();
+                let ids: Vec<(String, String)> =
+                    catalog.workflows.values().map(|w| (w.id.clone(), w.version.clone())).collect();
                 match self.inner.engine.swap_catalog(catalog).await {
                     Ok(()) => {
                         let now = Utc::now();
@@ -194,7 +204,11 @@ impl Reloader {
                 for diagnostic in &outcome.diagnostics {
                     tracing::warn!("{diagnostic}");
                 }
-                tracing::warn!(errors = outcome.errors(), trigger, "reload rejected; the running catalog stays in service");
+                tracing::warn!(
+                    errors = outcome.errors(),
+                    trigger,
+                    "reload rejected; the running catalog stays in service"
+                );
                 self.report(trigger, Outcome::Rejected, &current.version, outcome.diagnostics)
             }
         };
@@ -208,7 +222,13 @@ impl Reloader {
         report
     }
 
-    fn report(&self, trigger: &'static str, outcome: Outcome, version: &str, diagnostics: Vec<Diagnostic>) -> ReloadReport {
+    fn report(
+        &self,
+        trigger: &'static str,
+        outcome: Outcome,
+        version: &str,
+        diagnostics: Vec<Diagnostic>,
+    ) -> ReloadReport {
         ReloadReport { at: Utc::now(), outcome, trigger, catalog_version: version.to_string(), diagnostics }
     }
 
@@ -223,7 +243,12 @@ impl Reloader {
 
     /// When this workflow version was first served, if this process served it.
     pub fn loaded_at(&self, workflow: &str, version: &str) -> Option<DateTime<Utc>> {
-        self.inner.loaded_at.lock().unwrap_or_else(|e| e.into_inner()).get(&(workflow.to_string(), version.to_string())).copied()
+        self.inner
+            .loaded_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(workflow.to_string(), version.to_string()))
+            .copied()
     }
 
     fn remember_versions(&self, catalog: &Catalog) {
@@ -240,7 +265,14 @@ impl Reloader {
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 
 async fn run(reloader: Reloader, mut rx: mpsc::UnboundedReceiver<&'static str>) {
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            received = rx.recv() => match received {
+                Some(trigger) => trigger,
+                None => return,
+            },
+            _ = reloader.inner.stop.notified() => return,
+        };
         let mut trigger = first;
         if trigger == "files" {
             tokio::time::sleep(SETTLE).await;
@@ -265,4 +297,3 @@ fn set_version_gauge(version: &str) {
 fn panic_diagnostic(message: &str) -> Diagnostic {
     Diagnostic::error(Path::new("reload"), Default::default(), format!("the reload task failed: {message}"))
 }
-

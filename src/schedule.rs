@@ -273,7 +273,8 @@ mod tests {
         let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
         let france = Holidays::France;
         // 2026: Easter 5 April -> Easter Monday 6 April, Ascension 14 May, Whit Monday 25 May.
-        for (m, d) in [(1, 1), (4, 6), (5, 1), (5, 8), (5, 14), (5, 25), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25)] {
+        for (m, d) in [(1, 1), (4, 6), (5, 1), (5, 8), (5, 14), (5, 25), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25)]
+        {
             assert!(france.contains(date(2026, m, d)), "2026-{m}-{d}");
         }
         for (m, d) in [(4, 5), (4, 7), (5, 13), (5, 24), (12, 24), (12, 26)] {

@@ -75,8 +75,12 @@ impl OpenAiProvider {
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .build()
             .unwrap_or_default();
-        let config =
-            OpenAIConfig::new().with_api_base(settings.base_url.as_str()).with_api_key(settings.api_key.expose());
+        // Only the settings decide: no organization or project header from the environment.
+        let config = OpenAIConfig::new()
+            .with_api_base(settings.base_url.as_str())
+            .with_api_key(settings.api_key.expose())
+            .with_org_id("")
+            .with_project_id("");
         OpenAiProvider {
             client: Client::with_config(config).with_http_service(ReqwestService::new(http)),
             model: settings.model.clone(),
@@ -143,7 +147,7 @@ impl OpenAiProvider {
             match self.attempt(body.clone()).await {
                 Ok(response) => break response,
                 Err(Attempt::Retry(err)) if attempt < self.max_retries => {
-                    tracing::debug!(attempt, error = %err, "AI request failed; retrying at once");
+                    tracing::debug!(attempt, error = %err, "AI request failed; retrying within the call");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(MAX_PAUSE);
                     attempt += 1;
@@ -165,7 +169,11 @@ impl OpenAiProvider {
 
     /// One HTTP request, under a concurrency slot and the timeout.
     async fn attempt(&self, body: CreateChatCompletionRequest) -> Result<CreateChatCompletionResponse, Attempt> {
-        let _slot = self.slots.acquire().await.map_err(|_| Attempt::Stop(DriverError::Transient("the provider is closed".into())))?;
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Attempt::Stop(DriverError::Transient("the provider is closed".into())))?;
         match tokio::time::timeout(self.timeout, self.client.chat().create(body)).await {
             Err(_) => Err(Attempt::Stop(DriverError::Transient(format!(
                 "the AI server did not answer within {:?}",
@@ -200,7 +208,7 @@ impl AiProvider for OpenAiProvider {
         Box::pin(async move {
             let (answer, usage) = self.ask(&request).await?;
             tracing::debug!(prospect = %request.state.id, prompt_tokens = usage.prompt, completion_tokens = usage.completion, "ai answer");
-            Ok(answer)
+            Ok(AiAnswer { usage: Some((usage.prompt, usage.completion)), ..answer })
         })
     }
 
@@ -227,7 +235,10 @@ fn classify(err: OpenAIError) -> DriverError {
             if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
                 DriverError::Transient(format!("the AI server answered {status}"))
             } else {
-                DriverError::Permanent(format!("the AI server refused the request ({status}): {}", api.api_error.message))
+                DriverError::Permanent(format!(
+                    "the AI server refused the request ({status}): {}",
+                    api.api_error.message
+                ))
             }
         }
         OpenAIError::Reqwest(err) => DriverError::Transient(format!("cannot reach the AI server: {err}")),
@@ -271,7 +282,10 @@ fn instructions(prompt: &str, workflow: &Workflow, step: &AiStep) -> String {
     }
     if !step.choose.is_empty() {
         let ids: Vec<&str> = step.choose.iter().map(|(id, _)| id.as_str()).collect();
-        out.push_str(&format!("- \"next\": where the conversation goes next: {}; or null to go on as planned.\n", ids.join(", ")));
+        out.push_str(&format!(
+            "- \"next\": where the conversation goes next: {}; or null to go on as planned.\n",
+            ids.join(", ")
+        ));
     }
     out.push_str(
         "- \"intent\": what the prospect's last message means: opt_out (they ask not to be contacted any more), positive, negative, question; or null.\n",
@@ -293,4 +307,69 @@ fn conversation(state: &ProspectState) -> String {
         out.push_str(&format!("{who}: {}\n", message.text.trim()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use async_openai::error::{ApiError, ApiErrorResponse};
+    use chrono::Utc;
+    use reqwest::StatusCode;
+
+    use super::*;
+    use crate::ai::schema::testing::{ai_step, workflow};
+    use crate::machine::Contact;
+
+    fn status(code: u16) -> DriverError {
+        let api_error = ApiError { message: "nope".into(), ..ApiError::default() };
+        classify(OpenAIError::ApiError(ApiErrorResponse {
+            status_code: StatusCode::from_u16(code).unwrap(),
+            api_error,
+        }))
+    }
+
+    #[test]
+    fn server_side_and_rate_limit_failures_are_transient_client_errors_permanent() {
+        for code in [408, 429, 500, 502, 503] {
+            assert!(matches!(status(code), DriverError::Transient(_)), "{code}");
+        }
+        for code in [400, 401, 403, 404, 422] {
+            assert!(matches!(status(code), DriverError::Permanent(_)), "{code}");
+        }
+        assert_eq!(status(401).to_string(), "the AI server refused the request (401 Unauthorized): nope");
+        let garbled = serde_json::from_str::<Value>("<html>").unwrap_err();
+        assert!(
+            matches!(classify(OpenAIError::JSONDeserialize(garbled, "<html>".into())), DriverError::Transient(m) if !m.contains("html"))
+        );
+    }
+
+    #[test]
+    fn instructions_follow_the_prompt_and_describe_every_key() {
+        let workflow = workflow(
+            "  - { id: qualify, ai: { prompt: q.j2, extract: [budget, timeline], reply: true, choose: [handoff, later] } }",
+        );
+        let text = instructions("  Qualify the lead.\n", &workflow, &ai_step(&workflow));
+        let expected = "Qualify the lead.\n\nAnswer with one JSON object that follows the response schema:\n\
+- \"fields\": what the prospect said about each field below, or null when the conversation does not say it. Never guess.\n\
+\x20 - budget (a number, without unit): Monthly budget in euros\n\
+\x20 - timeline (one of: now, this_quarter, later)\n\
+- \"reply\": the next message to send to the prospect, short, in their language; or null.\n\
+- \"next\": where the conversation goes next: handoff, later; or null to go on as planned.\n\
+- \"intent\": what the prospect's last message means: opt_out (they ask not to be contacted any more), positive, negative, question; or null.\n";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn the_conversation_is_oldest_first_without_ids() {
+        let workflow = workflow("  - { id: qualify, ai: { prompt: q.j2 }, next: handoff }");
+        let now = Utc::now();
+        let mut state =
+            ProspectState::new("p_secret".into(), &workflow, Contact::default(), Default::default(), "tok".into(), now);
+        assert_eq!(conversation(&state), "The conversation has no message yet.");
+        state.remember(Direction::Outbound, "Hello!", now);
+        state.remember(Direction::Inbound, " 1500 a month ", now);
+        assert_eq!(
+            conversation(&state),
+            "The conversation so far, oldest first:\nus: Hello!\nprospect: 1500 a month\n"
+        );
+    }
 }

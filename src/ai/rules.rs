@@ -91,6 +91,7 @@ pub fn rules_answer(workflow: &Workflow, step: &AiStep, state: &ProspectState) -
         reply,
         next: choose(step, missing.is_some(), intent),
         intent: intent.map(|i| i.name().to_string()),
+        usage: None,
     }
 }
 

@@ -45,7 +45,7 @@ pub fn validate(workflow: &Workflow, step: &AiStep, content: &str) -> Result<AiA
             }
             "intent" => answer.intent = choice(value, "intent", &INTENTS, &mut problems),
             _ if value.is_null() => {}
-            other => problems.push(format!("`{other}` is not a key of the answer; expected {}", keys(step))),
+            other => problems.push(format!("{} is not a key of the answer; expected {}", shown("", other), keys(step))),
         }
     }
     if !object.contains_key("fields") && !step.extract.is_empty() {
@@ -53,6 +53,13 @@ pub fn validate(workflow: &Workflow, step: &AiStep, content: &str) -> Result<AiA
     }
     problems.sort();
     if problems.is_empty() { Ok(answer) } else { Err(Invalid(problems)) }
+}
+
+/// A key the model made up, quoted when it looks like an identifier: anything else could be
+/// text from the conversation, which stays out of the problems.
+fn shown(prefix: &str, key: &str) -> String {
+    let identifier = key.len() <= 40 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if identifier { format!("`{prefix}{key}`") } else { format!("`{prefix}…` (a key that is not an identifier)") }
 }
 
 /// Local models sometimes wrap JSON in a Markdown code fence.
@@ -88,7 +95,8 @@ fn fields(workflow: &Workflow, step: &AiStep, value: &Value, problems: &mut Vec<
     for (name, value) in object {
         let Some(field) = wanted.iter().find(|f| &f.name == name) else {
             let names: Vec<&str> = wanted.iter().map(|f| f.name.as_str()).collect();
-            problems.push(format!("`fields.{name}` is not a field of this step; the fields are: {}", names.join(", ")));
+            let name = shown("fields.", name);
+            problems.push(format!("{name} is not a field of this step; the fields are: {}", names.join(", ")));
             continue;
         };
         match typed(field, value) {
@@ -169,9 +177,7 @@ fn canonical(text: &str, values: &[&str], synonyms: &BTreeMap<String, Vec<String
     values
         .iter()
         .find(|v| key(v) == wanted)
-        .or_else(|| {
-            values.iter().find(|v| synonyms.get(**v).is_some_and(|list| list.iter().any(|s| key(s) == wanted)))
-        })
+        .or_else(|| values.iter().find(|v| synonyms.get(**v).is_some_and(|list| list.iter().any(|s| key(s) == wanted))))
         .map(|v| v.to_string())
 }
 
@@ -241,7 +247,9 @@ mod tests {
 
     #[test]
     fn synonyms_and_case_map_to_the_canonical_value() {
-        for (given, want) in [("ASAP", "now"), ("This Quarter", "this_quarter"), ("LATER", "later"), ("this-quarter", "this_quarter")] {
+        for (given, want) in
+            [("ASAP", "now"), ("This Quarter", "this_quarter"), ("LATER", "later"), ("this-quarter", "this_quarter")]
+        {
             assert_eq!(fields_of(json!({ "fields": { "timeline": given } }))["timeline"], want, "{given}");
         }
         let answer = run(r#"{"fields": {}, "intent": "Opt-Out", "next": "HANDOFF"}"#).unwrap();
@@ -264,7 +272,7 @@ mod tests {
         let err = run(&json!({
             "fields": { "budget": true, "timeline": "someday", "decision_maker": "yes", "company": 42,
                         "mail": "ada at example", "mobile": "call me", "colour": "red" },
-            "reply": 3, "next": "elsewhere", "intent": "happy", "score": 12
+            "reply": 3, "next": "elsewhere", "intent": "happy", "score": 12, "call ada@example.com": 1
         })
         .to_string())
         .unwrap_err();
@@ -280,9 +288,10 @@ mod tests {
             "`next` must be one of handoff, later, or null",
             "`reply` must be a string or null",
             "`score` is not a key of the answer; expected `fields`, `reply`, `next`, `intent`",
+            "`…` (a key that is not an identifier) is not a key of the answer; expected `fields`, `reply`, `next`, `intent`",
         ];
         assert_eq!(err.0, expected);
-        for value in ["someday", "elsewhere", "happy", "ada at example", "red"] {
+        for value in ["someday", "elsewhere", "happy", "ada at example", "red", "ada@example.com"] {
             assert!(!err.to_string().contains(value), "{value} leaked into {err}");
         }
     }

@@ -124,13 +124,17 @@ mod tests {
     fn quoted_text_is_stripped() {
         let french = "Bonjour,\n\nOui, 40 personnes.\n\nCamille\n\n> Le 28 nov. 2026, Qualifyd a écrit :\n> Combien ?";
         assert_eq!(strip_quoted(french), "Bonjour,\n\nOui, 40 personnes.\n\nCamille");
-        let english = "Sounds good.\r\n\r\nOn Mon, Nov 30, 2026 at 10:00 AM Qualifyd <leads@example.com> wrote:\r\nHow many?\r\n";
+        let english =
+            "Sounds good.\r\n\r\nOn Mon, Nov 30, 2026 at 10:00 AM Qualifyd <leads@example.com> wrote:\r\nHow many?\r\n";
         assert_eq!(strip_quoted(english), "Sounds good.");
         let wrapped = "Yes.\nOn Mon, Nov 30, 2026 at 10:00 AM Qualifyd\n<leads@example.com> wrote:\n\nHow many?";
         assert_eq!(strip_quoted(wrapped), "Yes.");
         let outlook = "Ok\n-----Original Message-----\nFrom: Qualifyd";
         assert_eq!(strip_quoted(outlook), "Ok");
-        assert_eq!(strip_quoted("Le budget est de 3000.\nJe l'ai écrit: merci"), "Le budget est de 3000.\nJe l'ai écrit: merci");
+        assert_eq!(
+            strip_quoted("Le budget est de 3000.\nJe l'ai écrit: merci"),
+            "Le budget est de 3000.\nJe l'ai écrit: merci"
+        );
         assert_eq!(strip_quoted("> only a quote"), "");
     }
 }

@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -90,7 +90,7 @@ impl SmtpDriver {
                 "List-Unsubscribe=One-Click".to_string(),
             ))
             .header(ContentType::TEXT_PLAIN);
-        let reply_to = reply_address(&self.from.email.to_string(), self.reply_domain.as_deref(), &prospect.id);
+        let reply_to = reply_address(self.from.email.as_ref(), self.reply_domain.as_deref(), &prospect.id);
         if let Some(reply_to) = reply_to.and_then(|r| r.parse::<Mailbox>().ok()) {
             builder = builder.reply_to(reply_to);
         }
@@ -163,7 +163,8 @@ mod tests {
         let (subject, body) = split_subject("Bonjour Ada,\n\nAvez-vous toujours un projet ?");
         assert_eq!(subject, "Bonjour Ada,");
         assert!(body.starts_with("Bonjour Ada,\n"));
-        let long = "Il y a quelque temps, vous vous étiez intéressé(e) à Acme Solar et nous voulions savoir où vous en êtes";
+        let long =
+            "Il y a quelque temps, vous vous étiez intéressé(e) à Acme Solar et nous voulions savoir où vous en êtes";
         let (subject, _) = split_subject(long);
         assert!(subject.chars().count() <= MAX_DEFAULT_SUBJECT && subject.ends_with('…'), "{subject}");
         assert!(subject.starts_with("Il y a quelque temps, vous vous étiez"), "{subject}");

@@ -15,8 +15,7 @@ use crate::engine::{BoxFuture, ChannelDriver, DriverError, Outbound};
 use crate::settings::{GraphSettings, Secret};
 
 /// The reason given for a send outside the standard messaging window.
-pub const OUTSIDE_WINDOW: &str =
-    "outside Messenger's 24-hour window: Messenger is not a cold-outreach channel";
+pub const OUTSIDE_WINDOW: &str = "outside Messenger's 24-hour window: Messenger is not a cold-outreach channel";
 
 /// How long after a person's last message the page may answer with `messaging_type: RESPONSE`.
 pub fn response_window() -> Duration {

@@ -87,10 +87,8 @@ pub fn transport_failure(provider: &str, err: reqwest::Error) -> DriverError {
 /// A provider's own error text with what could be personal data masked: runs of six or more
 /// digits (phone numbers, optionally with `+` and spaces) and anything around an `@`.
 pub fn redact(text: &str) -> String {
-    let masked: Vec<String> = text
-        .split(' ')
-        .map(|word| if word.contains('@') { "***".to_string() } else { word.to_string() })
-        .collect();
+    let masked: Vec<String> =
+        text.split(' ').map(|word| if word.contains('@') { "***".to_string() } else { word.to_string() }).collect();
     let text = masked.join(" ");
     let mut out = String::with_capacity(text.len());
     let mut digits = String::new();
@@ -121,7 +119,88 @@ pub fn redact(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::Utc;
+
     use super::*;
+    use crate::catalog::model::WorkflowSource;
+    use crate::catalog::{CompileOptions, compile_source};
+    use crate::channel::Channel;
+    use crate::engine::Outbound;
+    use crate::machine::{Contact, ProspectState};
+    use crate::settings::{GraphSettings, Secret, SmtpSettings, SmtpTls, TwilioSender, TwilioSettings};
+
+    fn prospect(contact: Contact) -> ProspectState {
+        let text =
+            "id: w\nchannel: sms\nsteps:\n  - { id: hi, send: { template: t.j2 } }\n  - { id: bye, end: done }\n";
+        let templates = BTreeMap::from([("t.j2".to_string(), "hi".to_string())]);
+        let source = WorkflowSource { file: "w.yaml".into(), text: text.into(), templates };
+        let workflow = compile_source(&source, &CompileOptions::default()).unwrap();
+        ProspectState::new("p_1".into(), &workflow, contact, BTreeMap::new(), "tok".into(), Utc::now())
+    }
+
+    /// Every driver pointed at a port nothing listens on: a test that reaches the network fails.
+    fn drivers() -> Vec<(Channel, Arc<dyn ChannelDriver>)> {
+        let nowhere = "http://127.0.0.1:9".to_string();
+        let twilio = TwilioSettings {
+            account_sid: "AC1".into(),
+            auth_token: Secret::new("t"),
+            sender: TwilioSender::From("+33644630000".into()),
+            api_base: nowhere.clone(),
+            rate_per_second: 1,
+        };
+        let smtp = SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: 9,
+            username: None,
+            password: None,
+            tls: SmtpTls::None,
+            from: "Qualifyd <leads@example.com>".into(),
+            reply_domain: None,
+            rate_per_second: 1,
+        };
+        let graph = GraphSettings {
+            page_access_token: Secret::new("p"),
+            app_secret: Secret::new("a"),
+            verify_token: Secret::new("v"),
+            api_base: nowhere,
+            rate_per_second: 1,
+        };
+        let http = provider_client().unwrap();
+        vec![
+            (Channel::Sms, Arc::new(TwilioDriver::new(&twilio, "https://x.test", http.clone()))),
+            (Channel::Email, Arc::new(SmtpDriver::new(&smtp, "https://x.test").unwrap())),
+            (Channel::Messenger, Arc::new(GraphDriver::new(&graph, http))),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_prospect_without_the_channel_contact_fails_for_good_without_a_request() {
+        let state = prospect(Contact::default());
+        for (channel, driver) in drivers() {
+            let outbound = Outbound { action_id: "p_1:1", prospect: &state, channel, text: "hi" };
+            match driver.send(outbound).await {
+                Err(DriverError::Permanent(reason)) => assert!(reason.contains("p_1 has no"), "{channel}: {reason}"),
+                other => panic!("{channel}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn messenger_refuses_to_send_outside_the_24_hour_window() {
+        let contact = Contact { messenger_psid: Some("psid".into()), ..Contact::default() };
+        let mut state = prospect(contact);
+        let (_, driver) = drivers().pop().unwrap();
+        for last_inbound in [None, Some(Utc::now() - chrono::Duration::hours(25))] {
+            state.last_inbound_at = last_inbound;
+            let outbound = Outbound { action_id: "p_1:1", prospect: &state, channel: Channel::Messenger, text: "hi" };
+            match driver.send(outbound).await {
+                Err(DriverError::Permanent(reason)) => assert_eq!(reason, messenger::OUTSIDE_WINDOW),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn redacts_numbers_and_addresses() {

@@ -59,8 +59,7 @@ impl TwilioDriver {
             TwilioSender::From(from) => ("From", from.as_str()),
             TwilioSender::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),
         };
-        let form =
-            [("To", to), sender, ("Body", message.text), ("StatusCallback", self.status_callback.as_str())];
+        let form = [("To", to), sender, ("Body", message.text), ("StatusCallback", self.status_callback.as_str())];
         self.limiter.acquire().await;
         let response = self
             .http
@@ -128,11 +127,16 @@ mod tests {
         let DriverError::Permanent(reason) = invalid else { panic!("21211 is permanent") };
         assert!(reason.contains("21211") && reason.contains("not a valid phone number"), "{reason}");
         assert!(!reason.contains("612345678"), "the number is masked: {reason}");
-        assert!(matches!(classify(bad, &error(21610, "unsubscribed")), DriverError::Permanent(r) if r.contains("STOP")));
+        assert!(
+            matches!(classify(bad, &error(21610, "unsubscribed")), DriverError::Permanent(r) if r.contains("STOP"))
+        );
         assert!(matches!(classify(bad, &error(21614, "x")), DriverError::Permanent(_)));
         assert!(matches!(classify(reqwest::StatusCode::NOT_FOUND, &TwilioError::default()), DriverError::Permanent(_)));
         let busy = classify(reqwest::StatusCode::TOO_MANY_REQUESTS, &error(20429, "Too Many Requests"));
         assert!(matches!(busy, DriverError::Transient(_)));
-        assert!(matches!(classify(reqwest::StatusCode::BAD_GATEWAY, &TwilioError::default()), DriverError::Transient(_)));
+        assert!(matches!(
+            classify(reqwest::StatusCode::BAD_GATEWAY, &TwilioError::default()),
+            DriverError::Transient(_)
+        ));
     }
 }

@@ -88,6 +88,8 @@ pub struct ProspectView {
     pub score: Option<u8>,
     pub score_fields: BTreeMap<String, serde_json::Value>,
     pub tags: Vec<String>,
+    /// AI tokens used for this prospect so far.
+    pub tokens_used: u64,
     pub next_wake_up: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -112,6 +114,7 @@ impl From<&ProspectState> for ProspectView {
             score: state.score,
             score_fields: state.score_fields.clone(),
             tags: state.tags.clone(),
+            tokens_used: state.tokens_used,
             next_wake_up: state.timer.as_ref().filter(|_| !state.timer_held).map(|t| t.at),
             created_at: state.created_at,
             updated_at: state.updated_at,

@@ -23,8 +23,14 @@ const MAX_BACKOFF_SECS: u64 = 300;
 pub(crate) fn dispatch(inner: &Inner, action_id: String) {
     // The executor needs an owned handle to the engine internals.
     let Some(inner) = inner.self_arc() else { return };
+    if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        return; // The outbox keeps it for the next start.
+    }
     tokio::spawn(async move {
         let Ok(_permit) = inner.actions.clone().acquire_owned().await else { return };
+        if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return; // Shutting down: the outbox keeps it for the next start.
+        }
         if let Err(err) = perform(&inner, &action_id).await {
             tracing::error!(action = %action_id, error = %err, "recording an action's result failed; it will be retried at the next start");
         }
@@ -43,6 +49,10 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
         inner.store.apply(batch)?;
         return Ok(());
     };
+    // Suppressed recipients and restricted prospects: withheld, not performed.
+    if super::privacy::screen(inner, &entry, &state).await? {
+        return Ok(());
+    }
     let result = run_action(inner, &entry, &state).await;
     let mut batch = Batch::new();
     let mut wake = false;
@@ -62,11 +72,14 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
             };
             batch.push(Op::PutOutbox(Box::new(retry)));
             inner.store.apply(batch)?;
-            let inner = inner.clone();
+            // A weak handle: a pending retry must not keep a stopped engine (and its store) alive.
+            let inner = Arc::downgrade(inner);
             let action_id = action_id.to_string();
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                dispatch(&inner, action_id);
+                if let Some(inner) = inner.upgrade() {
+                    dispatch(&inner, action_id);
+                }
             });
             return Ok(());
         }

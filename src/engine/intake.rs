@@ -1,6 +1,10 @@
 //! Work entering the engine: imports of prospects and inbound messages. Each is made durable
 //! (conversation message, inbox event, dedupe key, in one batch, flushed) before the caller
 //! gets its answer, then the prospect's worker is woken.
+//!
+//! Privacy: an import of a suppressed (opted-out) or restricted person is rejected; an inbound
+//! STOP, START or HELP keyword is handled in the same batch as its message (see
+//! `privacy::optout`); a keyword or a suppressed sender never starts a workflow.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -12,7 +16,8 @@ use crate::catalog::Workflow;
 use crate::catalog::model::FieldType;
 use crate::channel::Channel;
 use crate::engine::api::{ImportOutcome, ImportRequest, ImportStatus, InboundMessage, InboundOutcome};
-use crate::engine::{Engine, Error};
+use crate::engine::privacy::Keyword;
+use crate::engine::{Engine, Error, executor};
 use crate::machine::{Contact, Direction, Event, ProspectState};
 use crate::store::{Batch, ContactKey, DeliveryStatus, Message, Op, UnmatchedMessage};
 
@@ -43,21 +48,7 @@ pub fn normalise_email(text: &str) -> Result<String, String> {
     }
 }
 
-fn contact_keys(contact: &Contact) -> Vec<ContactKey> {
-    let mut keys = Vec::new();
-    if let Some(phone) = &contact.phone {
-        keys.push(ContactKey::Phone(phone.clone()));
-    }
-    if let Some(email) = &contact.email {
-        keys.push(ContactKey::Email(email.clone()));
-    }
-    if let Some(psid) = &contact.messenger_psid {
-        keys.push(ContactKey::MessengerPsid(psid.clone()));
-    }
-    keys
-}
-
-fn check_fields(workflow: &Workflow, fields: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+pub(crate) fn check_fields(workflow: &Workflow, fields: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
     for (name, value) in fields {
         let Some(field) = workflow.field(name) else {
             return Err(format!("field `{name}` is not declared by workflow `{}`", workflow.id));
@@ -118,6 +109,9 @@ impl Engine {
             return Ok(rejected(message));
         }
         let _guard = self.inner.intake_lock.lock().await;
+        if let Some(message) = self.barred(&contact)? {
+            return Ok(rejected(message));
+        }
         if let Some(existing) = self.active_in(&workflow.id, &contact)? {
             return Ok(ImportOutcome { id: Some(existing), status: ImportStatus::Existing, error: None });
         }
@@ -133,16 +127,43 @@ impl Engine {
     }
 
     fn push_new_prospect(&self, batch: &mut Batch, state: ProspectState) -> Result<(), Error> {
-        for key in contact_keys(&state.contact) {
+        for key in ContactKey::of(&state.contact) {
             batch.push(Op::PutContact { key, prospect: state.id.clone() });
         }
+        batch.push(Op::PutToken { token: state.unsubscribe_token.clone(), prospect: state.id.clone() });
         batch.push(Op::PutProspect(Box::new(state)));
         Ok(())
     }
 
+    /// Why this person may not be imported: they opted out, or their data's processing is
+    /// restricted.
+    fn barred(&self, contact: &Contact) -> Result<Option<String>, Error> {
+        let keys = ContactKey::of(contact);
+        for key in &keys {
+            if self.inner.store.suppression(key)?.is_some() {
+                return Ok(Some(format!(
+                    "this person opted out (their {} is on the suppression list): they are never imported or \
+                     contacted again unless they opt in themselves (START)",
+                    key.kind()
+                )));
+            }
+        }
+        for key in &keys {
+            for id in self.inner.store.prospects_by_contact(key)? {
+                if self.inner.is_restricted(&id)? {
+                    return Ok(Some(format!(
+                        "the processing of this person's data is restricted (GDPR art. 18, prospect `{id}`): \
+                         lift it with POST /v1/privacy/unrestrict first"
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// A prospect of this person that is still running in `workflow`.
     fn active_in(&self, workflow: &str, contact: &Contact) -> Result<Option<String>, Error> {
-        for key in contact_keys(contact) {
+        for key in ContactKey::of(contact) {
             for id in self.inner.store.prospects_by_contact(&key)? {
                 if let Some(state) = self.inner.store.prospect(&id)?
                     && state.workflow == workflow
@@ -173,6 +194,7 @@ impl Engine {
             Channel::Messenger => ContactKey::MessengerPsid(message.from.trim().to_string()),
         };
         let seen_key = format!("in:{}:{}", message.channel, message.id);
+        let keyword = Keyword::of(&message.text);
         let _guard = self.inner.intake_lock.lock().await;
         if let Some(prospect) = self.inner.store.seen(&seen_key)? {
             let prospect = Some(prospect).filter(|p| !p.is_empty());
@@ -188,8 +210,11 @@ impl Engine {
             Some(id) => Some(id),
             None => self.pick_prospect(&key)?,
         };
+        // A keyword or an opted-out sender never starts a workflow.
+        let may_start = keyword.is_none() && self.inner.store.suppression(&key)?.is_none();
         let (prospect, created) = match picked {
             Some(id) => (Some(id), false),
+            None if !may_start => (None, false),
             None => {
                 match self.catalog().inbound_entry(message.channel).cloned().filter(|w| !self.inner.is_paused(&w.id)) {
                     Some(workflow) => {
@@ -222,8 +247,10 @@ impl Engine {
                         error: None,
                     },
                 });
-                let event = Event::Inbound { channel: message.channel, text: message.text, at: now };
-                batch.push(Op::PutInbox { prospect: id.clone(), seq, event });
+                if keyword.is_none_or(Keyword::reaches_the_machine) {
+                    let event = Event::Inbound { channel: message.channel, text: message.text, at: now };
+                    batch.push(Op::PutInbox { prospect: id.clone(), seq, event });
+                }
                 if created {
                     batch.push(Op::PutInbox {
                         prospect: id.clone(),
@@ -241,8 +268,20 @@ impl Engine {
                 provider_id: Some(message.id.clone()),
             }))),
         }
+        let effect = match keyword {
+            Some(keyword) => {
+                self.inner.on_keyword(&mut batch, keyword, &key, prospect.as_deref(), message.channel, now)?
+            }
+            None => Default::default(),
+        };
         batch.push(Op::PutSeen { key: seen_key, prospect: prospect.clone().unwrap_or_default() });
         self.inner.commit(batch).await?;
+        for id in &effect.notify {
+            self.inner.notify(id);
+        }
+        for action_id in effect.dispatch {
+            executor::dispatch(&self.inner, action_id);
+        }
         metrics::counter!("qualifyd_inbound_messages_total", "channel" => message.channel.as_str()).increment(1);
         match &prospect {
             Some(id) => {
@@ -278,7 +317,8 @@ fn contact_of(request: &ImportRequest) -> Result<Contact, String> {
     {
         return Err(format!("unknown timezone `{tz}`; use an IANA name such as `Europe/Paris`"));
     }
-    let timezone = request.timezone.clone().or_else(|| phone.as_deref().and_then(timezone_of_phone).map(str::to_string));
+    let timezone =
+        request.timezone.clone().or_else(|| phone.as_deref().and_then(timezone_of_phone).map(str::to_string));
     Ok(Contact {
         name: request.name.clone(),
         phone,

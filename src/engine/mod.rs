@@ -8,6 +8,7 @@ mod executor;
 mod flusher;
 mod intake;
 pub mod operator;
+mod privacy;
 mod queries;
 mod timers;
 mod versions;
@@ -28,6 +29,7 @@ use flusher::Flusher;
 pub use drivers::{
     AiProvider, AiRequest, BoxFuture, ChannelDriver, DriverError, Drivers, Outbound, OutboxDriver, RulesProvider,
 };
+pub use privacy::{PrivacyConfig, SweepReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -49,6 +51,8 @@ pub struct EngineConfig {
     pub shards: usize,
     /// Side effects performed at once.
     pub max_in_flight_actions: usize,
+    /// HELP text, retention period and message history limit.
+    pub privacy: PrivacyConfig,
 }
 
 impl EngineConfig {
@@ -59,6 +63,7 @@ impl EngineConfig {
             compile_options: crate::catalog::CompileOptions::default(),
             shards: 16,
             max_in_flight_actions: 64,
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -80,6 +85,8 @@ pub(crate) struct Inner {
     pub actions: Arc<Semaphore>,
     pub drivers: Drivers,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Per-prospect locks: transitions, rectifications and erasures never interleave.
+    pub(crate) locks: privacy::Locks,
 }
 
 #[derive(Clone)]
@@ -148,6 +155,7 @@ impl Engine {
             actions,
             drivers,
             tasks: Mutex::new(Vec::new()),
+            locks: privacy::Locks::new(),
             config,
         });
         let engine = Engine { inner: inner.clone() };

@@ -15,7 +15,7 @@ pub const MAX_HUMAN_TEXT: usize = 4_000;
 #[derive(Debug, Clone)]
 pub enum HumanSend {
     /// Queued for delivery; the prospect as it is now (paused, unless it had finished).
-    Queued(ProspectView),
+    Queued(Box<ProspectView>),
     NotFound,
     /// The prospect opted out: nothing is ever sent to them again.
     Unsubscribed,
@@ -46,7 +46,7 @@ impl Engine {
         }
         metrics::counter!("qualifyd_operator_messages_total").increment(1);
         match self.prospect(id)? {
-            Some(view) => Ok(HumanSend::Queued(view)),
+            Some(view) => Ok(HumanSend::Queued(Box::new(view))),
             None => Ok(HumanSend::NotFound),
         }
     }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use crate::engine::api::{MessageView, ProspectFilter, ProspectPage, ProspectView, WorkflowView};
+use crate::engine::privacy::held_by_restriction;
 use crate::engine::{Engine, Error};
 use crate::machine::{AdminCommand, Event};
 use crate::store::{Batch, Op};
@@ -52,7 +53,8 @@ impl Engine {
     }
 
     /// Queues an admin command for the prospect, durably, and waits until it is applied (or a
-    /// second passes). Returns false when the prospect does not exist.
+    /// second passes). Returns false when the prospect does not exist. `Error::Invalid` for a
+    /// pause, resume or takeover of a restricted prospect (only `unrestrict` lifts it).
     pub async fn command(&self, id: &str, command: AdminCommand) -> Result<bool, Error> {
         if self.inner.stopping.load(Ordering::SeqCst) {
             return Err(Error::ShuttingDown);
@@ -60,9 +62,16 @@ impl Engine {
         if self.inner.store.prospect(id)?.is_none() {
             return Ok(false);
         }
+        let event = Event::Admin { command };
+        if held_by_restriction(&event) && self.inner.is_restricted(id)? {
+            return Err(Error::Invalid(format!(
+                "prospect `{id}` is restricted (GDPR art. 18): nothing is sent to it and it cannot be paused, \
+                 resumed or taken over until POST /v1/privacy/unrestrict lifts the restriction"
+            )));
+        }
         let mut batch = Batch::new();
         let seq = self.inner.store.next_id()?;
-        batch.push(Op::PutInbox { prospect: id.to_string(), seq, event: Event::Admin { command } });
+        batch.push(Op::PutInbox { prospect: id.to_string(), seq, event });
         self.inner.commit(batch).await?;
         self.inner.notify(id);
         self.wait_applied(id, seq).await?;

@@ -1,25 +1,38 @@
 //! A shard worker: takes prospect ids, applies each one's inbox in order through the pure state
 //! machine, commits state + outbox + timers in one batch, waits for durability, then hands
 //! the side effects to the executor.
+//!
+//! Privacy, in the same batch as the transition: a prospect that becomes unsubscribed (STOP,
+//! an AI-read opt-out, an operator) takes the whole person out of every campaign (suppression
+//! entries, `Unsubscribe` for their other prospects); a restricted prospect takes no admin
+//! command but the restriction's own and an opt-out, and its queued sends are cancelled; every
+//! AI answer goes into the prospect's processing log.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use crate::engine::privacy::{HELD_BY_RESTRICTION, cancel_send, held_by_restriction};
 use crate::engine::{Error, Inner, executor};
-use crate::machine::{Action, Direction, Event, MachineEnv, ProspectState, Status, StatusChange, apply};
-use crate::store::{Batch, DeliveryStatus, Message, Op, OutboxEntry};
+use crate::machine::intent::is_stop_word;
+use crate::machine::{
+    Action, ActionResult, AdminCommand, Direction, Event, MachineEnv, ProspectState, Status, StatusChange, apply,
+};
+use crate::privacy::RESTRICTED;
+use crate::store::{Batch, ContactKey, DeliveryStatus, Message, Op, OptOutCause, OutboxEntry, ProcessingRecord};
 
 pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<String>) {
     while let Some(prospect) = rx.recv().await {
         if let Err(err) = process(&inner, &prospect).await {
             tracing::error!(prospect = %prospect, error = %err, "applying events failed; they stay in the inbox and are retried");
-            let inner = inner.clone();
+            let inner = Arc::downgrade(&inner);
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                inner.notify(&prospect);
+                if let Some(inner) = inner.upgrade() {
+                    inner.notify(&prospect);
+                }
             });
         }
     }
@@ -28,10 +41,13 @@ pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Strin
 /// Applies every pending event of one prospect. Safe to call twice: the second finds nothing.
 pub(crate) async fn process(inner: &Inner, id: &str) -> Result<(), Error> {
     let started = Instant::now();
+    let _lock = inner.locks.one(id).await;
     let inbox = inner.store.inbox(id)?;
     if inbox.is_empty() {
         return Ok(());
     }
+    // Read after the inbox: a restriction lifted with the event that resumes it is seen lifted.
+    let restricted = inner.is_restricted(id)?;
     let mut batch = Batch::new();
     let Some(original) = inner.store.prospect(id)? else {
         // Erased: its leftover events go with it.
@@ -43,6 +59,7 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<(), Error> {
     };
     let mut state = original.clone();
     let mut actions = Vec::new();
+    let mut opt_out = OptOutCause::Operator;
     let now = Utc::now();
     for (seq, event) in inbox {
         let is_admin = matches!(event, Event::Admin { .. });
@@ -50,6 +67,16 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<(), Error> {
             break; // Held, in order, until the workflow resumes.
         }
         batch.push(Op::DeleteInbox { prospect: id.to_string(), seq });
+        if restricted && held_by_restriction(&event) {
+            tracing::info!(prospect = %id, "admin command dropped: the prospect's processing is restricted");
+            continue;
+        }
+        if let Some(record) = processing_record(&state, &event, inner.drivers.ai.name(), now) {
+            batch.push(Op::PutProcessing { prospect: id.to_string(), seq: inner.store.next_id()?, record });
+        }
+        if state.status != Status::Unsubscribed {
+            opt_out = cause_of(&event);
+        }
         match inner.workflow_for(&mut state) {
             Ok(workflow) => {
                 let env = MachineEnv {
@@ -100,12 +127,24 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<(), Error> {
             message_seq,
         })));
     }
+    let mut others = Vec::new();
     if state.status == Status::Unsubscribed && original.status != Status::Unsubscribed {
-        cancel_pending_sends(inner, &mut batch, id)?;
+        cancel_pending_sends(inner, &mut batch, id, None)?;
+        let contacts = ContactKey::of(&state.contact);
+        others = inner.opt_out_everywhere(&mut batch, &contacts, opt_out, Some(id), now)?;
+        let detail = format!("cause: {opt_out:?}; {} other prospect(s) of the person unsubscribed", others.len());
+        inner.push_audit(&mut batch, "system", "privacy.opt_out", &[id.to_string()], Some(detail))?;
+    }
+    let held = |s: &ProspectState| matches!(&s.status, Status::Paused { reason } if reason == RESTRICTED);
+    if restricted && held(&state) && !held(&original) {
+        cancel_pending_sends(inner, &mut batch, id, Some(HELD_BY_RESTRICTION))?;
     }
     let transitions = state.transitions - original.transitions;
     batch.push(Op::PutProspect(Box::new(state)));
     inner.commit(batch).await?;
+    for other in &others {
+        inner.notify(other);
+    }
     metrics::counter!("qualifyd_transitions_total").increment(transitions);
     metrics::histogram!("qualifyd_step_latency_seconds").record(started.elapsed().as_secs_f64());
     for action_id in queued {
@@ -139,16 +178,53 @@ fn sync_timer(batch: &mut Batch, before: &ProspectState, after: &ProspectState) 
     }
 }
 
-/// An opt-out cancels every outbound message not yet handed to a provider.
-fn cancel_pending_sends(inner: &Inner, batch: &mut Batch, prospect: &str) -> Result<(), Error> {
-    for entry in inner.store.outbox()?.into_iter().filter(|e| e.prospect == prospect) {
-        if let (Action::Send { .. }, Some(seq)) = (&entry.action, entry.message_seq) {
-            batch.push(Op::DeleteOutbox { action_id: entry.action.id().to_string() });
-            if let Some(mut message) = inner.store.message(prospect, seq)? {
-                message.status = DeliveryStatus::Cancelled;
-                batch.push(Op::PutMessage { prospect: prospect.to_string(), message });
-            }
+/// An opt-out or a restriction cancels every outbound message not yet handed to a provider
+/// (`reason` is recorded on the message).
+fn cancel_pending_sends(inner: &Inner, batch: &mut Batch, prospect: &str, reason: Option<&str>) -> Result<(), Error> {
+    for entry in inner.store.outbox_of(prospect)? {
+        if let (Action::Send { .. }, Some(_)) = (&entry.action, entry.message_seq) {
+            cancel_send(inner, batch, &entry, reason.unwrap_or("not sent: the recipient opted out"))?;
         }
     }
     Ok(())
+}
+
+/// The processing-log entry of an event that reports an AI call, if it does.
+fn processing_record(
+    state: &ProspectState,
+    event: &Event,
+    provider: &str,
+    now: DateTime<Utc>,
+) -> Option<ProcessingRecord> {
+    let (action_id, outcome) = match event {
+        Event::ActionCompleted { action_id, result: ActionResult::Ai(_) } => (action_id, "answered"),
+        Event::ActionFailed { action_id, reason }
+            if state.pending_action.as_deref() == Some(action_id.as_str()) && reason != HELD_BY_RESTRICTION =>
+        {
+            (action_id, "failed")
+        }
+        _ => return None,
+    };
+    Some(ProcessingRecord {
+        at: now,
+        kind: "ai_call".to_string(),
+        provider: provider.to_string(),
+        step: state.step.clone(),
+        action_id: action_id.clone(),
+        outcome: outcome.to_string(),
+    })
+}
+
+/// Why an event would unsubscribe a prospect, for its suppression entries.
+fn cause_of(event: &Event) -> OptOutCause {
+    match event {
+        Event::Inbound { text, .. } if is_stop_word(text) => OptOutCause::StopWord,
+        Event::ActionCompleted { result: ActionResult::Ai(answer), .. }
+            if answer.intent.as_deref() == Some("opt_out") =>
+        {
+            OptOutCause::AiIntent
+        }
+        Event::Admin { command: AdminCommand::Unsubscribe } => OptOutCause::Operator,
+        _ => OptOutCause::Operator,
+    }
 }

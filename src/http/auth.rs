@@ -146,10 +146,17 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, Error> {
 const OPERATOR_ROUTES: &[&str] =
     &["/v1/prospects/{id}/pause", "/v1/prospects/{id}/resume", "/v1/prospects/{id}/messages"];
 
-/// The role a request needs: reads need a viewer, the operator routes an operator, the rest an
-/// admin. `route` is the matched route pattern (`/v1/prospects/{id}`), not the concrete path.
+/// Routes under this prefix carry personal data or act on a person's rights: admin only, reads
+/// included.
+const PRIVACY_ROUTES: &str = "/v1/privacy/";
+
+/// The role a request needs: the privacy routes an admin, reads a viewer, the operator routes an
+/// operator, the rest an admin. `route` is the matched route pattern (`/v1/prospects/{id}`), not
+/// the concrete path.
 pub fn required_role(method: &Method, route: &str) -> Role {
-    if method == Method::GET || method == Method::HEAD {
+    if route.starts_with(PRIVACY_ROUTES) {
+        Role::Admin
+    } else if method == Method::GET || method == Method::HEAD {
         Role::Viewer
     } else if method == Method::POST && OPERATOR_ROUTES.contains(&route) {
         Role::Operator
@@ -263,6 +270,10 @@ mod tests {
             (Method::POST, "/v1/workflows/{id}/pause", Role::Admin),
             (Method::POST, "/v1/reload", Role::Admin),
             (Method::DELETE, "/v1/prospects/{id}/pause", Role::Admin),
+            (Method::PATCH, "/v1/prospects/{id}", Role::Admin),
+            (Method::POST, "/v1/privacy/export", Role::Admin),
+            (Method::POST, "/v1/privacy/erase", Role::Admin),
+            (Method::GET, "/v1/privacy/requests", Role::Admin),
         ];
         for (method, route, role) in cases {
             assert_eq!(required_role(&method, route), role, "{method} {route}");

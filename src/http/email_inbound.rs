@@ -31,7 +31,11 @@ use crate::channels::addressing::{bare_address, prospect_of_address, prospect_of
 use crate::engine::api::InboundMessage;
 
 /// `POST /webhooks/email/mailgun`.
-pub async fn mailgun(State(state): State<Shared>, headers: HeaderMap, RawBody(body): RawBody) -> Result<Json<InboundAnswer>> {
+pub async fn mailgun(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<InboundAnswer>> {
     let Some(key) = &state.webhooks.mailgun_signing_key else {
         return Err(not_configured("mailgun", &format!("set {MAILGUN_SIGNING_KEY_ENV} to the webhook signing key")));
     };
@@ -49,7 +53,8 @@ pub async fn mailgun(State(state): State<Shared>, headers: HeaderMap, RawBody(bo
     verify_mailgun(key.expose(), field("timestamp"), field("token"), field("signature"), now)
         .map_err(|why| rejected("mailgun", why))?;
     let digest: [u8; 32] = Sha256::digest(&body).into();
-    let seen = state.webhooks.mailgun_tokens.lock().unwrap_or_else(|e| e.into_inner()).check(field("token"), digest, now);
+    let seen =
+        state.webhooks.mailgun_tokens.lock().unwrap_or_else(|e| e.into_inner()).check(field("token"), digest, now);
     if seen == Seen::Replay {
         return Err(rejected("mailgun", "this token was already used by another request (a replayed signature)"));
     }
@@ -229,7 +234,8 @@ mod tests {
     #[test]
     fn the_mailgun_fixture_checks_out_only_while_fresh() {
         let form = fixture_fields();
-        let (timestamp, token, signature) = (field(&form, "timestamp"), field(&form, "token"), field(&form, "signature"));
+        let (timestamp, token, signature) =
+            (field(&form, "timestamp"), field(&form, "token"), field(&form, "signature"));
         let signed_at: i64 = timestamp.parse().unwrap();
         assert_eq!(verify_mailgun(KEY, timestamp, token, signature, signed_at + 60), Ok(()));
         assert_eq!(verify_mailgun(KEY, timestamp, token, signature, signed_at - 60), Ok(()));

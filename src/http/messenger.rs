@@ -163,7 +163,11 @@ async fn apply(state: &Shared, event: &Event) -> Result<()> {
             prospect_hint: None,
         };
         let outcome = state.engine.inbound(inbound).await?;
-        tracing::debug!(prospect = outcome.prospect.as_deref().unwrap_or("-"), duplicate = outcome.duplicate, "messenger message");
+        tracing::debug!(
+            prospect = outcome.prospect.as_deref().unwrap_or("-"),
+            duplicate = outcome.duplicate,
+            "messenger message"
+        );
     }
     if let Some(delivery) = &event.delivery {
         let mut mids = delivery.mids.clone();

@@ -10,10 +10,13 @@
 //!   ([`providers`]), checked on the raw body before anything is parsed.
 //! - `/v1/prospects`, `/v1/prospects/{id}`, `/v1/prospects/{id}/messages`,
 //!   `/v1/prospects/{id}/pause|resume`, `/v1/workflows`, `/v1/workflows/{id}/pause|resume`,
-//!   `/v1/reload`: bearer tokens with roles.
+//!   `/v1/reload`, `/v1/privacy/*`: bearer tokens with roles; every change is audited
+//!   ([`audit`]).
+//! - `GET|POST /u/{token}`: the one-click unsubscribe page and action (the token is the credential).
 //!
 //! Never log bodies, contact details or message text here: only methods, routes, ids, statuses.
 
+mod audit;
 pub mod auth;
 mod email_inbound;
 pub mod error;
@@ -21,12 +24,14 @@ pub mod extract;
 mod health;
 mod messenger;
 mod operator;
+mod privacy;
 mod prospects;
 pub mod providers;
 mod signature;
 #[cfg(test)]
 mod tests;
 mod twilio;
+mod unsubscribe;
 mod webhooks;
 mod workflows;
 
@@ -96,9 +101,10 @@ async fn blocking<T: Send + 'static>(
 /// The whole HTTP API, ready for `axum::serve`.
 pub fn router(state: AppState) -> Router {
     let auth = state.auth.clone();
+    let shared = Arc::new(state);
     let admin_api = Router::new()
         .route("/v1/prospects", get(prospects::list).post(prospects::import))
-        .route("/v1/prospects/{id}", get(prospects::show))
+        .route("/v1/prospects/{id}", get(prospects::show).patch(privacy::rectify))
         .route("/v1/prospects/{id}/messages", get(prospects::messages))
         .route("/v1/prospects/{id}/messages", post(operator::send))
         .route("/v1/prospects/{id}/pause", post(prospects::pause))
@@ -107,6 +113,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/workflows/{id}/pause", post(workflows::pause))
         .route("/v1/workflows/{id}/resume", post(workflows::resume))
         .route("/v1/reload", post(workflows::reload))
+        .route("/v1/privacy/export", post(privacy::export))
+        .route("/v1/privacy/erase", post(privacy::erase))
+        .route("/v1/privacy/restrict", post(privacy::restrict))
+        .route("/v1/privacy/unrestrict", post(privacy::unrestrict))
+        .route("/v1/privacy/object", post(privacy::object))
+        .route("/v1/privacy/requests", get(privacy::requests))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), audit::record))
         .route_layer(middleware::from_fn_with_state(auth, auth::require_role));
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
@@ -117,8 +130,9 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/email/mailgun", post(email_inbound::mailgun))
         .route("/webhooks/email/postmark", post(email_inbound::postmark_with_basic_auth))
         .route("/webhooks/email/postmark/{secret}", post(email_inbound::postmark_with_secret))
+        .route("/u/{token}", get(unsubscribe::show).post(unsubscribe::confirm))
         .merge(admin_api);
-    finish(routes).with_state(Arc::new(state))
+    finish(routes).with_state(shared)
 }
 
 /// The layers and fallbacks every route shares; call it once all routes are in (the 405

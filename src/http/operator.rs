@@ -36,7 +36,7 @@ pub async fn send(
     match state.engine.send_human(&id, &body.text).await? {
         HumanSend::Queued(view) => {
             tracing::info!(prospect = %id, token = %caller.name, "operator message queued; automation paused");
-            Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+            Ok((StatusCode::ACCEPTED, Json(*view)).into_response())
         }
         HumanSend::NotFound => {
             Err(Error::not_found(format!("there is no prospect `{id}`: list them with GET /v1/prospects")))

@@ -52,8 +52,10 @@ impl ProviderWebhooks {
             webhooks.twilio_auth_token = Some(twilio.auth_token.clone());
         }
         if let Some(MessengerDriver::Graph(graph)) = &settings.channels.messenger {
-            webhooks.messenger =
-                Some(MessengerSecrets { app_secret: graph.app_secret.clone(), verify_token: graph.verify_token.clone() });
+            webhooks.messenger = Some(MessengerSecrets {
+                app_secret: graph.app_secret.clone(),
+                verify_token: graph.verify_token.clone(),
+            });
         }
         webhooks.mailgun_signing_key = secret(MAILGUN_SIGNING_KEY_ENV);
         webhooks.postmark_secret = secret(POSTMARK_SECRET_ENV);

@@ -31,7 +31,12 @@ pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response
 pub const PATH: &str = "/webhooks/twilio";
 
 /// `POST /webhooks/twilio`.
-pub async fn webhook(State(state): State<Shared>, uri: Uri, headers: HeaderMap, RawBody(body): RawBody) -> Result<Response> {
+pub async fn webhook(
+    State(state): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response> {
     let Some(auth_token) = &state.webhooks.twilio_auth_token else {
         return Err(not_configured("twilio", "configure `channels.sms` with `driver: twilio`"));
     };
@@ -106,9 +111,10 @@ async fn delivery(state: &Shared, params: &HashMap<String, String>, status: &str
         tracing::debug!(status, "twilio status callback with a status we do not track");
         return Ok(());
     };
-    let error = params.get("ErrorCode").filter(|c| !c.is_empty()).map(|code| {
-        format!("twilio error {code}: see https://www.twilio.com/docs/api/errors/{code}")
-    });
+    let error = params
+        .get("ErrorCode")
+        .filter(|c| !c.is_empty())
+        .map(|code| format!("twilio error {code}: see https://www.twilio.com/docs/api/errors/{code}"));
     let known = state.engine.record_delivery(None, sid, status, error).await?;
     if !known {
         tracing::debug!(?status, "twilio status callback for a message this daemon did not send");
@@ -146,10 +152,26 @@ mod tests {
     #[test]
     fn the_fixtures_check_out_and_the_tampered_one_does_not() {
         let cases: [(&[u8], &str, bool); 4] = [
-            (include_bytes!("../../tests/fixtures/twilio-inbound-sms.body"), include_str!("../../tests/fixtures/twilio-inbound-sms.headers"), true),
-            (include_bytes!("../../tests/fixtures/twilio-inbound-stop.body"), include_str!("../../tests/fixtures/twilio-inbound-stop.headers"), true),
-            (include_bytes!("../../tests/fixtures/twilio-status-delivered.body"), include_str!("../../tests/fixtures/twilio-status-delivered.headers"), true),
-            (include_bytes!("../../tests/fixtures/twilio-inbound-tampered.body"), include_str!("../../tests/fixtures/twilio-inbound-tampered.headers"), false),
+            (
+                include_bytes!("../../tests/fixtures/twilio-inbound-sms.body"),
+                include_str!("../../tests/fixtures/twilio-inbound-sms.headers"),
+                true,
+            ),
+            (
+                include_bytes!("../../tests/fixtures/twilio-inbound-stop.body"),
+                include_str!("../../tests/fixtures/twilio-inbound-stop.headers"),
+                true,
+            ),
+            (
+                include_bytes!("../../tests/fixtures/twilio-status-delivered.body"),
+                include_str!("../../tests/fixtures/twilio-status-delivered.headers"),
+                true,
+            ),
+            (
+                include_bytes!("../../tests/fixtures/twilio-inbound-tampered.body"),
+                include_str!("../../tests/fixtures/twilio-inbound-tampered.headers"),
+                false,
+            ),
         ];
         for (index, (body, headers, valid)) in cases.into_iter().enumerate() {
             let (params, signature) = fixture(body, headers);

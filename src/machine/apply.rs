@@ -64,6 +64,11 @@ impl Run<'_, '_> {
     }
 
     fn handle(&mut self, event: &Event) {
+        if let Event::ActionCompleted { result: ActionResult::Ai(answer), .. } = event
+            && let Some((prompt, completion)) = answer.usage
+        {
+            self.state.tokens_used += prompt + completion;
+        }
         match event {
             Event::Entered => {
                 if self.state.status == Status::Active

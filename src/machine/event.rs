@@ -43,6 +43,9 @@ pub struct AiAnswer {
     pub next: Option<String>,
     /// `opt_out`, `positive`, `negative`, `question`, when detected.
     pub intent: Option<String>,
+    /// Tokens the provider used for this answer: (prompt, completion).
+    #[serde(default)]
+    pub usage: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -124,7 +124,9 @@ mod tests {
     use crate::schedule::parse_hours;
 
     fn workflow(window: &str) -> Workflow {
-        let text = format!("id: w\nchannel: sms\n{window}steps:\n  - {{ id: hello, send: {{ template: t.j2 }} }}\n  - {{ id: bye, end: done }}\n");
+        let text = format!(
+            "id: w\nchannel: sms\n{window}steps:\n  - {{ id: hello, send: {{ template: t.j2 }} }}\n  - {{ id: bye, end: done }}\n"
+        );
         let templates = BTreeMap::from([("t.j2".to_string(), "hi".to_string())]);
         let source = WorkflowSource { file: "w.yaml".into(), text, templates };
         compile_source(&source, &CompileOptions::default()).expect("test workflow compiles")

@@ -139,6 +139,9 @@ pub struct ProspectState {
     /// Source of ids for timers and actions; only grows.
     pub next_seq: u64,
     pub transitions: u64,
+    /// AI tokens used for this prospect (prompt + completion).
+    #[serde(default)]
+    pub tokens_used: u64,
     pub history: Vec<StatusChange>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -180,6 +183,7 @@ impl ProspectState {
             unsubscribe_token,
             next_seq: 1,
             transitions: 0,
+            tokens_used: 0,
             history: Vec::new(),
             created_at: now,
             updated_at: now,

@@ -86,6 +86,7 @@ fn ai_done(action: &Action, fields: &[(&str, serde_json::Value)]) -> Event {
             reply: Some("Thanks!".into()),
             next: None,
             intent: None,
+            usage: None,
         }),
     }
 }
@@ -295,4 +296,19 @@ fn operators_never_write_to_the_unsubscribed_and_finished_prospects_stay_finishe
     let (after, actions) = h.step(&done, operator("Our engineer calls you tomorrow"), now);
     assert!(matches!(&actions[..], [Action::Send { human: true, .. }]));
     assert_eq!(after.status, Status::Completed { outcome: "qualified".into() });
+}
+
+#[test]
+fn token_usage_adds_up_per_prospect() {
+    let h = Harness::new();
+    let now = monday_morning();
+    let (state, _) = h.step(&new_state(&h.workflow, now), Event::Entered, now);
+    let (state, actions) = h.step(&state, inbound("1500", now), now);
+    let Event::ActionCompleted { action_id, result: ActionResult::Ai(mut answer) } = ai_done(&actions[0], &[]) else {
+        unreachable!()
+    };
+    answer.usage = Some((400, 38));
+    let event = Event::ActionCompleted { action_id, result: ActionResult::Ai(answer) };
+    let (state, _) = h.step(&state, event, now);
+    assert_eq!(state.tokens_used, 438);
 }

@@ -18,7 +18,7 @@ pub const DEFAULT_CACHE_MB: u64 = 64;
 pub const MEGABYTE: u64 = 1024 * 1024;
 const DEFAULT_HOURS: &str = "08:00-20:00";
 
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "listen",
     "public_url",
     "data_dir",
@@ -34,6 +34,7 @@ const KEYS: [&str; 15] = [
     "channels",
     "reload",
     "retention",
+    "privacy",
 ];
 
 /// Compiles the settings file `file` whose contents are `text`; `env` looks up the variables
@@ -42,7 +43,7 @@ pub fn compile(file: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
     let mut root = yaml::parse(file, text).map_err(|d| vec![d])?;
     let expansion = env::expand_tree(file, &mut root, env);
     let mut cx = Cx::new(file, &root);
-    let settings = settings(&mut cx);
+    let settings = settings(&mut cx, env);
     let mut diagnostics = cx.into_diagnostics();
     diagnostics.retain(|d| {
         let at = Position { line: d.line, column: d.column };
@@ -56,7 +57,7 @@ pub fn compile(file: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
     Err(diagnostics)
 }
 
-fn settings(cx: &mut Cx<'_>) -> Settings {
+fn settings(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Settings {
     cx.check_keys("", &KEYS);
     let listen = cx.parse("listen", SocketAddr::from(([127, 0, 0, 1], 8080)), parse_listen);
     let public_url = cx.parse("public_url", format!("http://localhost:{}", listen.port()), http_url);
@@ -77,6 +78,7 @@ fn settings(cx: &mut Cx<'_>) -> Settings {
         channels: drivers::channels(cx),
         reload: reload(cx),
         retention: retention(cx),
+        privacy: super::privacy::privacy(cx, env),
     }
 }
 
@@ -165,7 +167,7 @@ fn reload(cx: &mut Cx<'_>) -> ReloadSettings {
 }
 
 pub fn default_retention() -> RetentionSettings {
-    RetentionSettings { period: chrono::Duration::days(1095), sweep_cron: "0 3 * * *".to_string() }
+    RetentionSettings { period: chrono::Duration::days(1095), sweep_cron: "0 3 * * *".to_string(), max_messages: 1000 }
 }
 
 fn retention(cx: &mut Cx<'_>) -> RetentionSettings {
@@ -174,12 +176,17 @@ fn retention(cx: &mut Cx<'_>) -> RetentionSettings {
         return defaults;
     };
     let sweep_cron = match raw.sweep_cron {
-        Some(cron) => cx.required("retention.sweep_cron", cron),
+        Some(cron) => {
+            let cron = cx.required("retention.sweep_cron", cron);
+            cx.value("retention.sweep_cron", Some(&cron), (), super::privacy::check_cron);
+            cron
+        }
         None => defaults.sweep_cron,
     };
     RetentionSettings {
         period: cx.value("retention.period", raw.period.as_deref(), defaults.period, schedule::parse_duration),
         sweep_cron,
+        max_messages: cx.positive("retention.max_messages", raw.max_messages, defaults.max_messages),
     }
 }
 

@@ -174,6 +174,18 @@ impl<'a> Cx<'a> {
         self.base.join(relative)
     }
 
+    /// An optional file path (absent or empty: `None`), relative ones resolved against the
+    /// settings file's directory.
+    pub fn path(&self, text: Option<&str>) -> Option<PathBuf> {
+        let text = text.map(str::trim).filter(|t| !t.is_empty())?;
+        let path = Path::new(text);
+        if path.is_absolute() {
+            return Some(path.to_path_buf());
+        }
+        let relative: PathBuf = path.components().filter(|c| *c != Component::CurDir).collect();
+        Some(self.base.join(relative))
+    }
+
     /// Reports keys of the map at `path` (the root when empty) that are not in `allowed`.
     pub fn check_keys(&mut self, path: &str, allowed: &[&str]) {
         let node = if path.is_empty() { Some(self.root) } else { self.node(path) };

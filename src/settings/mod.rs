@@ -21,11 +21,13 @@ mod compile;
 mod context;
 mod drivers;
 mod env;
+mod privacy;
 mod raw;
 #[cfg(test)]
 mod tests;
 
-pub use compile::compile;
+pub use compile::{compile, default_retention};
+pub use privacy::DEFAULT_HELP_TEXT;
 
 /// Reads `file` and compiles it against the process environment.
 pub fn load(file: &Path) -> Result<Settings, Vec<Diagnostic>> {
@@ -79,6 +81,7 @@ pub struct Settings {
     pub channels: ChannelSettings,
     pub reload: ReloadSettings,
     pub retention: RetentionSettings,
+    pub privacy: PrivacySettings,
 }
 
 /// An extra named admin API token.
@@ -241,15 +244,43 @@ pub enum ReloadMode {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionSettings {
-    /// How long a finished prospect's personal data is kept.
+    /// How long a prospect is kept after their last message to us (or their creation, if they
+    /// never wrote): older ones are erased by the sweep.
     pub period: chrono::Duration,
     /// When the retention sweep runs (5-field crontab, in the settings' timezone).
     pub sweep_cron: String,
+    /// The most messages kept per prospect; the sweep removes the oldest beyond it.
+    pub max_messages: usize,
+}
+
+/// Where the master key (which wraps every data key) comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// `privacy.master_key`, or the `QUALIFYD_MASTER_KEY` environment variable: base64 of 32 bytes.
+    Value(Secret),
+    /// `privacy.master_key_file`: a file holding that base64.
+    File(PathBuf),
+    /// `privacy.development_key: true`: `data_dir/master.key`, created when missing. Development only.
+    Development,
+    /// Nothing configured: the daemon refuses to start.
+    Missing,
+}
+
+/// Protection of personal data (see docs/privacy.md).
+#[derive(Debug, Clone)]
+pub struct PrivacySettings {
+    pub master_key: MasterKeySource,
+    /// Secret of the keyed hashes of contacts (suppression list, contact index); `None` derives
+    /// one from the master key.
+    pub suppression_secret: Option<Secret>,
+    /// The answer to an inbound HELP, sent on the channel it came from.
+    pub help_text: String,
 }
 
 impl Settings {
     /// The built-in defaults with every channel on the outbox and the rules provider, data in
-    /// `data_dir` and workflows/prompts beside it. For tests, three values differ from an empty
+    /// `data_dir` and workflows/prompts beside it, and the development master key (created in
+    /// `data_dir/master.key`). For tests, three values differ from an empty
     /// file: `listen` uses port 0, `public_url` has no port (set it once bound), and the send
     /// window is always open, so no test depends on a free port or on the hour it runs at.
     pub fn development(data_dir: &Path) -> Settings {
@@ -274,6 +305,11 @@ impl Settings {
             },
             reload: compile::default_reload(),
             retention: compile::default_retention(),
+            privacy: PrivacySettings {
+                master_key: MasterKeySource::Development,
+                suppression_secret: None,
+                help_text: privacy::DEFAULT_HELP_TEXT.to_string(),
+            },
         }
     }
 }

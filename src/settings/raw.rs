@@ -54,6 +54,19 @@ pub struct Reload {
 pub struct Retention {
     pub period: Option<String>,
     pub sweep_cron: Option<String>,
+    #[serde(default, deserialize_with = "number")]
+    pub max_messages: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Privacy {
+    pub master_key: Option<String>,
+    pub master_key_file: Option<String>,
+    #[serde(default, deserialize_with = "switch")]
+    pub development_key: Option<bool>,
+    pub suppression_secret: Option<String>,
+    pub help_text: Option<String>,
 }
 
 /// A driver or provider that takes no keys besides its tag (`outbox`, `rules`).

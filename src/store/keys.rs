@@ -9,23 +9,36 @@
 //! - a time is the seconds since the epoch as big-endian `i64` with the sign bit flipped (so times
 //!   before 1970 still sort first), then the nanoseconds as big-endian `u32`: exact and ordered.
 //!
+//! Values marked *sealed* are envelopes encrypted under their subject's data key (see
+//! `privacy::Vault`); the others are plain JSON and carry no personal data. Contacts appear in
+//! keys only as `digest`: the keyed hash (HMAC-SHA256, hex) of the normalised value.
+//!
 //! | tag | components | value |
 //! |-----|------------|-------|
 //! | `meta/schema_version` | | the schema version (JSON number) |
-//! | `p/` | prospect | `ProspectState` |
-//! | `m/` | prospect, seq | `Message` |
-//! | `i/` | prospect, seq | `Event` |
+//! | `p/` | prospect | `ProspectState`, sealed |
+//! | `m/` | prospect, seq | `Message`, sealed |
+//! | `i/` | prospect, seq | `Event`, sealed |
 //! | `t/` | at, prospect, seq | empty (the due-time index, earliest first) |
-//! | `o/` | action id | `OutboxEntry` |
+//! | `o/` | action id | `OutboxEntry`, sealed (for its prospect) |
 //! | `s/` | dedupe key | prospect id |
-//! | `c/` | kind, value, prospect | empty |
+//! | `S/` | prospect, dedupe key | empty (the dedupe keys of a prospect, for erasure) |
+//! | `c/` | kind, digest, prospect | empty (the contact index) |
 //! | `w/` | workflow, version | `WorkflowSource` |
 //! | `a/` | seq | `AuditRecord` |
-//! | `u/` | seq | `UnmatchedMessage` |
+//! | `u/` | seq | `UnmatchedMessage`, sealed (subject `u_<seq>`) |
+//! | `x/` | name | engine setting (JSON string) |
+//! | `k/` | unsubscribe token | prospect id |
+//! | `l/` | prospect, seq | `ProcessingRecord`, sealed |
+//! | `z/` | kind, digest | `Suppression` (the suppression list) |
+//! | `v/` | prospect | restricted since (GDPR art. 18) |
+//! | `r/` | seq | `PrivacyRequest` |
+//! | `e/` | subject | erased at (a tombstone: writes about the subject are dropped) |
+//! | `E/` | subject | empty (erased, data key not yet destroyed: finished at start) |
 
 use chrono::{DateTime, Utc};
 
-use super::{ContactKey, TimerEntry};
+use super::TimerEntry;
 
 pub(super) const SCHEMA_VERSION: &[u8] = b"meta/schema_version";
 pub(super) const PROSPECTS: &[u8] = b"p/";
@@ -34,11 +47,19 @@ pub(super) const TIMERS: &[u8] = b"t/";
 pub(super) const OUTBOX: &[u8] = b"o/";
 pub(super) const AUDIT: &[u8] = b"a/";
 pub(super) const UNMATCHED: &[u8] = b"u/";
+pub(super) const REQUESTS: &[u8] = b"r/";
+pub(super) const PENDING_DESTRUCTION: &[u8] = b"E/";
 const MESSAGES: &[u8] = b"m/";
 const SEEN: &[u8] = b"s/";
+const SEEN_BY: &[u8] = b"S/";
 const CONTACTS: &[u8] = b"c/";
 const WORKFLOWS: &[u8] = b"w/";
 const SETTINGS: &[u8] = b"x/";
+const TOKENS: &[u8] = b"k/";
+const PROCESSING: &[u8] = b"l/";
+const SUPPRESSIONS: &[u8] = b"z/";
+const RESTRICTIONS: &[u8] = b"v/";
+const ERASED: &[u8] = b"e/";
 
 const ESCAPE: u8 = 0x00;
 const ESCAPED_ZERO: u8 = 0xFF;
@@ -110,13 +131,60 @@ pub(super) fn seen(dedupe: &str) -> Vec<u8> {
     key(SEEN, &[dedupe])
 }
 
-/// The prefix of every index entry of one contact, whatever the prospect.
-pub(super) fn contacts_of(contact: &ContactKey) -> Vec<u8> {
-    key(CONTACTS, &[contact.kind(), contact.value()])
+/// The dedupe keys recorded for a prospect.
+pub(super) fn seen_by_of(prospect: &str) -> Vec<u8> {
+    key(SEEN_BY, &[prospect])
 }
 
-pub(super) fn contact(contact: &ContactKey, prospect: &str) -> Vec<u8> {
-    key(CONTACTS, &[contact.kind(), contact.value(), prospect])
+pub(super) fn seen_by(prospect: &str, dedupe: &str) -> Vec<u8> {
+    key(SEEN_BY, &[prospect, dedupe])
+}
+
+/// The prefix of every index entry of one contact (`digest`: its keyed hash), whatever the prospect.
+pub(super) fn contacts_of(kind: &str, digest: &str) -> Vec<u8> {
+    key(CONTACTS, &[kind, digest])
+}
+
+pub(super) fn contact(kind: &str, digest: &str, prospect: &str) -> Vec<u8> {
+    key(CONTACTS, &[kind, digest, prospect])
+}
+
+pub(super) fn suppression(kind: &str, digest: &str) -> Vec<u8> {
+    key(SUPPRESSIONS, &[kind, digest])
+}
+
+pub(super) fn token(token: &str) -> Vec<u8> {
+    key(TOKENS, &[token])
+}
+
+pub(super) fn processing_of(prospect: &str) -> Vec<u8> {
+    key(PROCESSING, &[prospect])
+}
+
+pub(super) fn processing(prospect: &str, seq: u64) -> Vec<u8> {
+    key_seq(PROCESSING, &[prospect], seq)
+}
+
+pub(super) fn restriction(prospect: &str) -> Vec<u8> {
+    key(RESTRICTIONS, &[prospect])
+}
+
+pub(super) fn request(seq: u64) -> Vec<u8> {
+    key_seq(REQUESTS, &[], seq)
+}
+
+/// The tombstone of an erased subject (a prospect id, or `u_<seq>` for an unmatched message).
+pub(super) fn erased(subject: &str) -> Vec<u8> {
+    key(ERASED, &[subject])
+}
+
+pub(super) fn pending_destruction(subject: &str) -> Vec<u8> {
+    key(PENDING_DESTRUCTION, &[subject])
+}
+
+/// The data-key subject of an unmatched message.
+pub(super) fn unmatched_subject(seq: u64) -> String {
+    format!("u_{seq}")
 }
 
 pub(super) fn workflow(workflow: &str, version: &str) -> Vec<u8> {
@@ -221,13 +289,35 @@ pub(super) fn parse_timer(key: &[u8]) -> Option<TimerEntry> {
     reader.end(TimerEntry { at, prospect, seq })
 }
 
-/// The parts of a contact index key: `(kind, value, prospect)`.
+/// The parts of a contact index key: `(kind, digest, prospect)`.
 pub(super) fn parse_contact(key: &[u8]) -> Option<(String, String, String)> {
     let mut reader = Reader::new(key, CONTACTS)?;
     let kind = reader.string()?;
-    let value = reader.string()?;
+    let digest = reader.string()?;
     let prospect = reader.string()?;
-    reader.end((kind, value, prospect))
+    reader.end((kind, digest, prospect))
+}
+
+/// The seq of a message key.
+pub(super) fn parse_message(key: &[u8]) -> Option<(String, u64)> {
+    let mut reader = Reader::new(key, MESSAGES)?;
+    let prospect = reader.string()?;
+    let seq = reader.u64()?;
+    reader.end((prospect, seq))
+}
+
+/// `(prospect, dedupe key)` of a reverse dedupe entry.
+pub(super) fn parse_seen_by(key: &[u8]) -> Option<(String, String)> {
+    let mut reader = Reader::new(key, SEEN_BY)?;
+    let prospect = reader.string()?;
+    let dedupe = reader.string()?;
+    reader.end((prospect, dedupe))
+}
+
+pub(super) fn parse_pending_destruction(key: &[u8]) -> Option<String> {
+    let mut reader = Reader::new(key, PENDING_DESTRUCTION)?;
+    let subject = reader.string()?;
+    reader.end(subject)
 }
 
 /// A readable rendering of a key for error messages. Contact values are personal data and are
@@ -240,16 +330,26 @@ fn try_display(key: &[u8]) -> Option<String> {
     let tag = std::str::from_utf8(key.get(..2)?).ok()?;
     let mut reader = Reader(&key[2..]);
     let text = match tag {
-        "p/" | "o/" | "s/" => format!("{tag}{}", reader.string()?),
-        "m/" | "i/" => format!("{tag}{}/{}", reader.string()?, reader.u64()?),
+        "p/" | "o/" | "s/" | "v/" | "e/" | "E/" => format!("{tag}{}", reader.string()?),
+        "k/" => {
+            reader.string()?;
+            "k/(token)".to_string()
+        }
+        "m/" | "i/" | "l/" => format!("{tag}{}/{}", reader.string()?, reader.u64()?),
+        "S/" => format!("S/{}/{}", reader.string()?, reader.string()?),
+        "z/" => {
+            let kind = reader.string()?;
+            reader.string()?;
+            format!("z/{kind}/(digest)")
+        }
         "t/" => format!("t/{}/{}/{}", reader.time()?.to_rfc3339(), reader.string()?, reader.u64()?),
         "c/" => {
             let kind = reader.string()?;
             reader.string()?;
-            format!("c/{kind}/(redacted)/{}", reader.string()?)
+            format!("c/{kind}/(digest)/{}", reader.string()?)
         }
         "w/" => format!("w/{}/{}", reader.string()?, reader.string()?),
-        "a/" | "u/" => format!("{tag}{}", reader.u64()?),
+        "a/" | "u/" | "r/" => format!("{tag}{}", reader.u64()?),
         _ => return None,
     };
     reader.end(text)
@@ -308,15 +408,48 @@ mod tests {
     }
 
     #[test]
-    fn a_slash_in_a_contact_value_cannot_collide() {
-        let plain = ContactKey::Email("a".into());
-        let slashed = ContactKey::Email("a/b".into());
-        assert!(!contact(&slashed, "p_1").starts_with(&contacts_of(&plain)));
-        assert!(!contact(&plain, "b/p_1").starts_with(&contacts_of(&slashed)));
-        let key = contact(&slashed, "p_1");
+    fn a_slash_in_a_component_cannot_collide() {
+        assert!(!contact("email", "a/b", "p_1").starts_with(&contacts_of("email", "a")));
+        assert!(!contact("email", "a", "b/p_1").starts_with(&contacts_of("email", "a/b")));
+        let key = contact("email", "a/b", "p_1");
         assert_eq!(parse_contact(&key), Some(("email".into(), "a/b".into(), "p_1".into())));
-        // The same value under another kind is another entry.
-        assert!(!contact(&ContactKey::Phone("a".into()), "p_1").starts_with(&contacts_of(&plain)));
+        // The same digest under another kind is another entry.
+        assert!(!contact("phone", "a", "p_1").starts_with(&contacts_of("email", "a")));
+        assert!(!seen_by("p_10", "x").starts_with(&seen_by_of("p_1")));
+        assert_eq!(parse_seen_by(&seen_by("p_1", "in:sms:SM1")), Some(("p_1".into(), "in:sms:SM1".into())));
+        assert_eq!(parse_message(&message("p_1", 9)), Some(("p_1".into(), 9)));
+        assert_eq!(parse_pending_destruction(&pending_destruction("u_3")), Some("u_3".into()));
+    }
+
+    #[test]
+    fn new_tags_do_not_overlap_old_ones() {
+        let tags = [
+            PROSPECTS,
+            INBOXES,
+            TIMERS,
+            OUTBOX,
+            AUDIT,
+            UNMATCHED,
+            REQUESTS,
+            PENDING_DESTRUCTION,
+            MESSAGES,
+            SEEN,
+            SEEN_BY,
+            CONTACTS,
+            WORKFLOWS,
+            SETTINGS,
+            TOKENS,
+            PROCESSING,
+            SUPPRESSIONS,
+            RESTRICTIONS,
+            ERASED,
+        ];
+        for (i, a) in tags.iter().enumerate() {
+            assert!(!SCHEMA_VERSION.starts_with(a), "{}", a.escape_ascii());
+            for b in &tags[i + 1..] {
+                assert!(!a.starts_with(b) && !b.starts_with(a), "{} {}", a.escape_ascii(), b.escape_ascii());
+            }
+        }
     }
 
     #[test]
@@ -343,7 +476,11 @@ mod tests {
         assert_eq!(display(&prospect("p_1")), "p/p_1");
         assert_eq!(display(&inbox("p_1", 3)), "i/p_1/3");
         assert_eq!(display(&timer(at(0, 0), "p_1", 2)), "t/1970-01-01T00:00:00+00:00/p_1/2");
-        assert_eq!(display(&contact(&ContactKey::Phone("+33600000000".into()), "p_1")), "c/phone/(redacted)/p_1");
+        assert_eq!(display(&contact("phone", "9f86d081", "p_1")), "c/phone/(digest)/p_1");
+        assert_eq!(display(&suppression("email", "9f86d081")), "z/email/(digest)");
+        assert_eq!(display(&token("abc")), "k/(token)");
+        assert_eq!(display(&processing("p_1", 4)), "l/p_1/4");
+        assert_eq!(display(&erased("p_1")), "e/p_1");
         assert_eq!(display(b"meta/schema_version"), "meta/schema_version");
         assert_eq!(display(b"p/\x00"), "p/\\x00");
     }

@@ -1,7 +1,14 @@
 //! Durable storage behind a narrow [`Store`] trait: prospects, conversations, the timer index,
-//! the outbox, the inbox, dedupe keys, workflow versions and the audit log. Writes go in
-//! atomic [`Batch`]es; durability comes from [`Store::flush`] (group-committed by the engine).
+//! the outbox, the inbox, dedupe keys, workflow versions, the audit log, and the privacy records
+//! (suppression list, processing log, request log, restrictions). Writes go in atomic
+//! [`Batch`]es; durability comes from [`Store::flush`] (group-committed by the engine).
 //! sled implements it today; a PostgreSQL backend must fit the same trait.
+//!
+//! Personal data is protected inside the store, so the engine never sees it done: records that
+//! carry it (prospects, messages, inbox events, outbox entries, unmatched messages, the
+//! processing log) are encrypted under their subject's data key, and contacts are indexed and
+//! suppressed by keyed hash only. [`Store::erase`] removes a subject's records and destroys its
+//! data key; afterwards every write about that subject is dropped.
 
 mod keys;
 mod records;
@@ -9,14 +16,18 @@ mod sled_store;
 
 use chrono::{DateTime, Utc};
 
-pub use records::{AuditRecord, ContactKey, DeliveryStatus, Message, OutboxEntry, UnmatchedMessage};
+pub use records::{
+    AuditRecord, ContactKey, DeliveryStatus, Erasure, Message, OptOutCause, OutboxEntry, PrivacyRequest,
+    ProcessingRecord, RequestKind, RequestStatus, Suppression, UnmatchedMessage,
+};
 pub use sled_store::SledStore;
 
 use crate::catalog::model::WorkflowSource;
 use crate::machine::{Event, ProspectState};
 
 /// The on-disk layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: encrypted records, contacts indexed by keyed hash, privacy records.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -94,6 +105,34 @@ pub enum Op {
         key: String,
         value: String,
     },
+    /// Indexes a prospect's one-click unsubscribe token.
+    PutToken {
+        token: String,
+        prospect: String,
+    },
+    /// Appends to a prospect's processing log (AI calls); `seq` orders it.
+    PutProcessing {
+        prospect: String,
+        seq: u64,
+        record: ProcessingRecord,
+    },
+    /// Puts a contact on the suppression list (stored under its keyed hash).
+    PutSuppression {
+        key: ContactKey,
+        record: Suppression,
+    },
+    DeleteSuppression {
+        key: ContactKey,
+    },
+    /// Marks a prospect's processing as restricted (GDPR art. 18) since `at`.
+    PutRestriction {
+        prospect: String,
+        at: DateTime<Utc>,
+    },
+    DeleteRestriction {
+        prospect: String,
+    },
+    PutRequest(Box<PrivacyRequest>),
 }
 
 /// Writes applied together or not at all.
@@ -168,4 +207,43 @@ pub trait Store: Send + Sync + 'static {
     /// Audit records, oldest first, starting after sequence `after`.
     fn audit(&self, after: Option<u64>, limit: usize) -> Result<Vec<AuditRecord>, Error>;
     fn unmatched(&self, limit: usize) -> Result<Vec<UnmatchedMessage>, Error>;
+
+    // The privacy records. A backend must implement every one of these; the defaults only keep
+    // wrappers that forward to another store (benchmarks) compiling, and answer "nothing".
+
+    /// The outbox entries of one prospect (others are not decrypted).
+    fn outbox_of(&self, prospect: &str) -> Result<Vec<OutboxEntry>, Error> {
+        Ok(self.outbox()?.into_iter().filter(|e| e.prospect == prospect).collect())
+    }
+    /// The sequence numbers of a prospect's messages, oldest first (keys only: nothing decrypted).
+    fn message_seqs(&self, prospect: &str) -> Result<Vec<u64>, Error> {
+        Ok(self.messages(prospect)?.iter().map(|m| m.seq).collect())
+    }
+    /// The prospect a one-click unsubscribe token belongs to.
+    fn prospect_by_token(&self, _token: &str) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
+    /// A prospect's processing log, oldest first.
+    fn processing(&self, _prospect: &str) -> Result<Vec<ProcessingRecord>, Error> {
+        Ok(Vec::new())
+    }
+    /// The suppression entry of a contact, if it is suppressed.
+    fn suppression(&self, _key: &ContactKey) -> Result<Option<Suppression>, Error> {
+        Ok(None)
+    }
+    /// Since when a prospect's processing is restricted, if it is.
+    fn restriction(&self, _prospect: &str) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(None)
+    }
+    /// The data-subject request log, oldest first, starting after sequence `after`.
+    fn requests(&self, _after: Option<u64>, _limit: usize) -> Result<Vec<PrivacyRequest>, Error> {
+        Ok(Vec::new())
+    }
+    /// Removes every record of these prospects (state, messages, inbox, outbox, timer, contact
+    /// index entries, token, dedupe keys, processing log, restriction) and of these unmatched
+    /// messages, makes that durable, then destroys their data keys, so that what the backend
+    /// keeps of removed values cannot be read. Later writes about them are dropped. Blocking.
+    fn erase(&self, _prospects: &[String], _unmatched: &[u64]) -> Result<Erasure, Error> {
+        Err(Error::Backend("this store cannot erase personal data".into()))
+    }
 }

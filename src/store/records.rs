@@ -1,5 +1,6 @@
 //! Stored records other than the prospect state: messages, outbox entries, contact keys,
-//! audit records and unmatched inbound messages.
+//! audit records, unmatched inbound messages, and the privacy records (suppression entries,
+//! the processing log, the data-subject request log, erasure receipts).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -101,4 +102,153 @@ pub struct UnmatchedMessage {
     pub text: String,
     pub at: DateTime<Utc>,
     pub provider_id: Option<String>,
+}
+
+impl ContactKey {
+    /// Every way to reach the person of `contact`: phone, email, Messenger id.
+    pub fn of(contact: &crate::machine::Contact) -> Vec<ContactKey> {
+        let mut keys = Vec::new();
+        if let Some(phone) = &contact.phone {
+            keys.push(ContactKey::Phone(phone.clone()));
+        }
+        if let Some(email) = &contact.email {
+            keys.push(ContactKey::Email(email.clone()));
+        }
+        if let Some(psid) = &contact.messenger_psid {
+            keys.push(ContactKey::MessengerPsid(psid.clone()));
+        }
+        keys
+    }
+
+    /// The channel this contact is reached on.
+    pub fn channel(&self) -> Channel {
+        match self {
+            ContactKey::Phone(_) => Channel::Sms,
+            ContactKey::Email(_) => Channel::Email,
+            ContactKey::MessengerPsid(_) => Channel::Messenger,
+        }
+    }
+}
+
+/// Why a contact is on the suppression list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptOutCause {
+    /// An inbound STOP keyword (STOP, ARRET, UNSUBSCRIBE...).
+    StopWord,
+    /// The one-click unsubscribe link (`/u/{token}`).
+    Link,
+    /// The AI provider read an opt-out in a reply.
+    AiIntent,
+    /// An objection to processing (GDPR art. 21) through the API.
+    Objection,
+    /// An operator unsubscribed the prospect.
+    Operator,
+    /// The person had opted out before; recorded when their data was erased.
+    PriorOptOut,
+}
+
+/// A contact nothing may be sent to and that cannot be imported again. Stored under a keyed hash
+/// of the contact, never the contact itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub at: DateTime<Utc>,
+    pub cause: OptOutCause,
+}
+
+/// One processing of a prospect's data by a third party: an AI provider call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessingRecord {
+    pub at: DateTime<Utc>,
+    /// `ai_call`.
+    pub kind: String,
+    /// The provider that received the data (`rules`, `openai`...).
+    pub provider: String,
+    pub step: Option<String>,
+    pub action_id: String,
+    /// `answered` or `failed`.
+    pub outcome: String,
+}
+
+/// What a data-subject request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// Access and portability (GDPR arts. 15 and 20).
+    Export,
+    /// Rectification (art. 16).
+    Rectify,
+    /// Erasure (art. 17).
+    Erase,
+    /// Restriction of processing (art. 18), and its lifting.
+    Restrict,
+    Unrestrict,
+    /// Objection (art. 21).
+    Object,
+    /// An opt-out by the person (STOP keyword, unsubscribe link).
+    OptOut,
+    /// An opt-in again (START keyword).
+    OptIn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Completed,
+    /// No data matched the request.
+    NotFound,
+    /// The request could not be carried out (the detail says why).
+    Rejected,
+}
+
+/// One entry of the data-subject request log. Never holds personal data: the person is named
+/// only by the kinds of identifiers given and the (random) ids of the prospects concerned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyRequest {
+    pub seq: u64,
+    /// `r_<seq>`.
+    pub id: String,
+    pub kind: RequestKind,
+    pub status: RequestStatus,
+    pub received_at: DateTime<Utc>,
+    /// One month after receipt (GDPR art. 12(3)).
+    pub deadline: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The API token's name, `subject` (the person themself) or `system`.
+    pub actor: String,
+    /// Which identifiers the request gave (`email`, `phone`, `messenger_psid`, `prospect_id`).
+    pub identified_by: Vec<String>,
+    pub prospects: Vec<String>,
+    pub detail: Option<String>,
+}
+
+/// What an erasure removed, by kind of record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    pub prospects: usize,
+    pub messages: usize,
+    pub inbox_events: usize,
+    pub outbox_entries: usize,
+    pub timers: usize,
+    pub contact_index_entries: usize,
+    pub dedupe_keys: usize,
+    pub processing_records: usize,
+    pub unmatched_messages: usize,
+    /// Data keys destroyed (one per prospect and per unmatched message).
+    pub data_keys: usize,
+}
+
+impl Erasure {
+    pub fn add(&mut self, other: &Erasure) {
+        self.prospects += other.prospects;
+        self.messages += other.messages;
+        self.inbox_events += other.inbox_events;
+        self.outbox_entries += other.outbox_entries;
+        self.timers += other.timers;
+        self.contact_index_entries += other.contact_index_entries;
+        self.dedupe_keys += other.dedupe_keys;
+        self.processing_records += other.processing_records;
+        self.unmatched_messages += other.unmatched_messages;
+        self.data_keys += other.data_keys;
+    }
 }

@@ -1,35 +1,56 @@
 //! The sled implementation of [`Store`]. Every record lives in one tree, so a [`Batch`] becomes a
 //! single atomic `apply_batch` (sled batches are atomic within one tree only). Keys come from
-//! [`super::keys`]; values are JSON. Writes are durable only once [`Store::flush`] returns (sled
-//! also flushes in the background every 500 ms). A value that does not decode is reported as
-//! [`Error::Corrupt`], never a panic.
+//! [`super::keys`]; values are JSON, sealed by the [`Vault`] when they carry personal data.
+//! Writes are durable only once [`Store::flush`] returns (sled also flushes in the background
+//! every 500 ms). A value that does not decode is reported as [`Error::Corrupt`], never a panic.
+//!
+//! Erasure and writes are serialised (`writes`): an erasure removes a subject's records, leaves
+//! a tombstone and drops the data key from memory in one step, and every write checks the
+//! tombstone of its subject under the same lock, so a write racing it (an AI answer coming
+//! back, a delivery receipt) is dropped instead of bringing a record back. Destroying the key in its file happens after the removal is durable; a crash in
+//! between is finished at the next start (`E/` markers).
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod erase;
+
 use super::{
-    AuditRecord, Batch, ContactKey, Error, Message, Op, OutboxEntry, SCHEMA_VERSION, Store, TimerEntry,
-    UnmatchedMessage, keys,
+    AuditRecord, Batch, ContactKey, Erasure, Error, Message, Op, OutboxEntry, PrivacyRequest, ProcessingRecord,
+    SCHEMA_VERSION, Store, Suppression, TimerEntry, UnmatchedMessage, keys,
 };
 use crate::catalog::model::WorkflowSource;
 use crate::machine::{Event, ProspectState};
+use crate::privacy::{Opened, Vault};
 
 pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
+    vault: Vault,
+    /// Held by every write and by the first step of an erasure.
+    writes: Mutex<()>,
 }
 
 impl SledStore {
     /// The sled tree that holds every record.
     pub const TREE: &'static str = "qualifyd";
 
-    /// Opens (or creates) the store in `dir`. A fresh store records [`SCHEMA_VERSION`]; an
-    /// existing one must carry the same version.
+    /// Opens (or creates) the store in `dir` with a development vault: a master key kept in
+    /// `dir/master.key` (created on first use) and data keys in `dir/keys`. For tests and tools;
+    /// the daemon opens its vault from the configured master key ([`SledStore::open_with`]).
     pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<SledStore, Error> {
+        let vault = Vault::development(dir).map_err(|e| Error::Backend(format!("opening the data keys: {e}")))?;
+        SledStore::open_with(dir, cache_capacity_bytes, vault)
+    }
+
+    /// Opens (or creates) the store in `dir`, sealing personal data with `vault`. A fresh store
+    /// records [`SCHEMA_VERSION`]; an existing one must carry the same version.
+    pub fn open_with(dir: &Path, cache_capacity_bytes: u64, vault: Vault) -> Result<SledStore, Error> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_capacity_bytes)
@@ -40,8 +61,9 @@ impl SledStore {
         let tree = db
             .open_tree(Self::TREE)
             .map_err(|e| backend(&format!("opening tree `{}` in {}", Self::TREE, dir.display()), e))?;
-        let store = SledStore { db, tree };
+        let store = SledStore { db, tree, vault, writes: Mutex::new(()) };
         store.check_schema()?;
+        store.finish_erasures()?;
         Ok(store)
     }
 
@@ -84,13 +106,44 @@ impl SledStore {
         }
     }
 
+    /// Reads a sealed record; `None` also when it belongs to an erased subject.
+    fn get_sealed<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, Error> {
+        match self.tree.get(key) {
+            Ok(Some(value)) => self.unseal(key, &value),
+            Ok(None) => Ok(None),
+            Err(e) => Err(backend_at("reading", key, e)),
+        }
+    }
+
+    fn unseal<T: DeserializeOwned>(&self, key: &[u8], value: &[u8]) -> Result<Option<T>, Error> {
+        match self.vault.open_envelope(key, value) {
+            Ok(Opened::Plain(bytes)) => decode(key, &bytes).map(Some),
+            Ok(Opened::NoKey(subject)) if self.is_erased(&subject)? => Ok(None),
+            Ok(Opened::NoKey(subject)) => Err(Error::Corrupt {
+                key: keys::display(key),
+                reason: format!("the data key of `{subject}` is missing: restore the keys directory from a backup"),
+            }),
+            Err(reason) => Err(Error::Corrupt { key: keys::display(key), reason: reason.to_string() }),
+        }
+    }
+
+    fn is_erased(&self, subject: &str) -> Result<bool, Error> {
+        let key = keys::erased(subject);
+        self.tree.contains_key(&key).map_err(|e| backend_at("reading", &key, e))
+    }
+
+    /// Whether a write about `subject` may be applied: not once it was erased.
+    fn accepts(&self, subject: &str) -> Result<bool, Error> {
+        Ok(!self.is_erased(subject)?)
+    }
+
     /// Keys after `start` that still begin with `prefix`, in key order.
     fn range(&self, prefix: &[u8], start: Bound<Vec<u8>>) -> sled::Iter {
         let end = keys::successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
         self.tree.range::<Vec<u8>, _>((start, end))
     }
 
-    /// Decodes at most `limit` values, in key order.
+    /// Decodes at most `limit` plain values, in key order.
     fn values<T: DeserializeOwned>(&self, iter: sled::Iter, limit: usize, prefix: &[u8]) -> Result<Vec<T>, Error> {
         iter.take(limit)
             .map(|item| {
@@ -98,6 +151,26 @@ impl SledStore {
                 decode(&key, &value)
             })
             .collect()
+    }
+
+    /// Opens at most `limit` sealed values, in key order, skipping those of erased subjects.
+    fn sealed_values<T: DeserializeOwned>(
+        &self,
+        iter: sled::Iter,
+        limit: usize,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, Error> {
+        let mut out = Vec::new();
+        for item in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = item.map_err(|e| backend_at("scanning", prefix, e))?;
+            if let Some(record) = self.unseal(&key, &value)? {
+                out.push(record);
+            }
+        }
+        Ok(out)
     }
 
     /// Parses the keys of `iter`, in key order; a key that does not parse is [`Error::Corrupt`].
@@ -120,14 +193,136 @@ impl SledStore {
             .try_fold(0, |n, key| key.map(|_| n + 1))
             .map_err(|e| backend_at("counting", prefix, e))
     }
+
+    fn contact_key(&self, contact: &ContactKey, prospect: &str) -> Vec<u8> {
+        keys::contact(contact.kind(), &self.vault.blind(contact.kind(), contact.value()), prospect)
+    }
+
+    fn suppression_key(&self, contact: &ContactKey) -> Vec<u8> {
+        keys::suppression(contact.kind(), &self.vault.blind(contact.kind(), contact.value()))
+    }
+
+    /// Creates the data keys the sealed records of `ops` need, unless their subject was erased.
+    fn create_keys(&self, ops: &[Op]) -> Result<(), Error> {
+        let mut missing: Vec<String> = Vec::new();
+        for subject in ops.iter().filter_map(sealed_subject) {
+            if !self.vault.has_key(&subject) && !missing.contains(&subject) && !self.is_erased(&subject)? {
+                missing.push(subject);
+            }
+        }
+        let subjects: Vec<&str> = missing.iter().map(String::as_str).collect();
+        self.vault.create_keys(&subjects).map_err(|e| Error::Backend(format!("creating data keys: {e}")))
+    }
+
+    /// Adds one op to the sled batch. Index entries (timers, contacts) carry an empty value.
+    /// Writes about an erased subject are dropped.
+    fn add(&self, writes: &mut sled::Batch, op: Op) -> Result<(), Error> {
+        match op {
+            Op::PutProspect(state) => self.seal(writes, keys::prospect(&state.id), &state.id, &*state)?,
+            Op::DeleteProspect { id } => writes.remove(keys::prospect(&id)),
+            Op::PutMessage { prospect, message } => {
+                self.seal(writes, keys::message(&prospect, message.seq), &prospect, &message)?
+            }
+            Op::DeleteMessage { prospect, seq } => writes.remove(keys::message(&prospect, seq)),
+            Op::PutInbox { prospect, seq, event } => {
+                self.seal(writes, keys::inbox(&prospect, seq), &prospect, &event)?
+            }
+            Op::DeleteInbox { prospect, seq } => writes.remove(keys::inbox(&prospect, seq)),
+            Op::PutTimer { at, prospect, seq } => {
+                if self.accepts(&prospect)? {
+                    writes.insert(keys::timer(at, &prospect, seq), &[][..]);
+                }
+            }
+            Op::DeleteTimer { at, prospect, seq } => writes.remove(keys::timer(at, &prospect, seq)),
+            Op::PutOutbox(entry) => {
+                let key = keys::outbox(entry.action.id());
+                self.seal(writes, key, &entry.prospect, &*entry)?
+            }
+            Op::DeleteOutbox { action_id } => writes.remove(keys::outbox(&action_id)),
+            Op::PutSeen { key, prospect } => {
+                if prospect.is_empty() {
+                    writes.insert(keys::seen(&key), encode(&prospect)?);
+                } else if self.accepts(&prospect)? {
+                    writes.insert(keys::seen(&key), encode(&prospect)?);
+                    writes.insert(keys::seen_by(&prospect, &key), &[][..]);
+                }
+            }
+            Op::PutContact { key, prospect } => {
+                if self.accepts(&prospect)? {
+                    writes.insert(self.contact_key(&key, &prospect), &[][..]);
+                }
+            }
+            Op::DeleteContact { key, prospect } => writes.remove(self.contact_key(&key, &prospect)),
+            Op::PutWorkflowSource { workflow, version, source } => {
+                writes.insert(keys::workflow(&workflow, &version), encode(&*source)?)
+            }
+            Op::PutAudit(record) => writes.insert(keys::audit(record.seq), encode(&*record)?),
+            Op::PutMeta { key, value } => writes.insert(keys::setting(&key), encode(&value)?),
+            Op::PutUnmatched(message) => {
+                let subject = keys::unmatched_subject(message.seq);
+                self.seal(writes, keys::unmatched(message.seq), &subject, &*message)?
+            }
+            Op::PutToken { token, prospect } => {
+                if self.accepts(&prospect)? {
+                    writes.insert(keys::token(&token), encode(&prospect)?);
+                }
+            }
+            Op::PutProcessing { prospect, seq, record } => {
+                self.seal(writes, keys::processing(&prospect, seq), &prospect, &record)?
+            }
+            Op::PutSuppression { key, record } => writes.insert(self.suppression_key(&key), encode(&record)?),
+            Op::DeleteSuppression { key } => writes.remove(self.suppression_key(&key)),
+            Op::PutRestriction { prospect, at } => {
+                if self.accepts(&prospect)? {
+                    writes.insert(keys::restriction(&prospect), encode(&at)?);
+                }
+            }
+            Op::DeleteRestriction { prospect } => writes.remove(keys::restriction(&prospect)),
+            Op::PutRequest(request) => writes.insert(keys::request(request.seq), encode(&*request)?),
+        }
+        Ok(())
+    }
+
+    /// Inserts `value` sealed for `subject`, or nothing when the subject was erased.
+    fn seal<T: Serialize>(
+        &self,
+        writes: &mut sled::Batch,
+        key: Vec<u8>,
+        subject: &str,
+        value: &T,
+    ) -> Result<(), Error> {
+        let sealed = if self.accepts(subject)? { self.vault.seal(subject, &key, &encode(value)?) } else { None };
+        match sealed {
+            Some(sealed) => writes.insert(key, sealed),
+            None => tracing::debug!(key = %keys::display(&key), "a write about an erased subject was dropped"),
+        }
+        Ok(())
+    }
+}
+
+/// The data-key subject of an op that writes a sealed record.
+fn sealed_subject(op: &Op) -> Option<String> {
+    match op {
+        Op::PutProspect(state) => Some(state.id.clone()),
+        Op::PutMessage { prospect, .. } | Op::PutInbox { prospect, .. } | Op::PutProcessing { prospect, .. } => {
+            Some(prospect.clone())
+        }
+        Op::PutOutbox(entry) => Some(entry.prospect.clone()),
+        Op::PutUnmatched(message) => Some(keys::unmatched_subject(message.seq)),
+        _ => None,
+    }
 }
 
 impl Store for SledStore {
     fn apply(&self, batch: Batch) -> Result<(), Error> {
         let count = batch.ops.len();
+        // Outside the write lock: a new key's fsync does not hold up other writers. A subject
+        // erased meanwhile is caught under the lock (its tombstone is checked per write).
+        self.create_keys(&batch.ops)?;
+        let _writing = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         let mut writes = sled::Batch::default();
         for op in batch.ops {
-            add(&mut writes, op)?;
+            self.add(&mut writes, op)?;
         }
         self.tree.apply_batch(writes).map_err(|e| backend(&format!("applying a batch of {count} writes"), e))
     }
@@ -141,7 +336,7 @@ impl Store for SledStore {
     }
 
     fn prospect(&self, id: &str) -> Result<Option<ProspectState>, Error> {
-        self.get(&keys::prospect(id))
+        self.get_sealed(&keys::prospect(id))
     }
 
     fn prospects(&self, after: Option<&str>, limit: usize) -> Result<Vec<ProspectState>, Error> {
@@ -149,7 +344,7 @@ impl Store for SledStore {
             Some(id) => Bound::Excluded(keys::prospect(id)),
             None => Bound::Included(keys::PROSPECTS.to_vec()),
         };
-        self.values(self.range(keys::PROSPECTS, start), limit, keys::PROSPECTS)
+        self.sealed_values(self.range(keys::PROSPECTS, start), limit, keys::PROSPECTS)
     }
 
     fn count_prospects(&self) -> Result<usize, Error> {
@@ -157,30 +352,32 @@ impl Store for SledStore {
     }
 
     fn prospects_by_contact(&self, key: &ContactKey) -> Result<Vec<String>, Error> {
-        let prefix = keys::contacts_of(key);
+        let prefix = keys::contacts_of(key.kind(), &self.vault.blind(key.kind(), key.value()));
         let parse = |k: &[u8]| keys::parse_contact(k).map(|(_, _, prospect)| prospect);
         self.parsed_keys(self.tree.scan_prefix(&prefix), &prefix, parse).collect()
     }
 
     fn messages(&self, prospect: &str) -> Result<Vec<Message>, Error> {
         let prefix = keys::messages_of(prospect);
-        self.values(self.tree.scan_prefix(&prefix), usize::MAX, &prefix)
+        self.sealed_values(self.tree.scan_prefix(&prefix), usize::MAX, &prefix)
     }
 
     fn message(&self, prospect: &str, seq: u64) -> Result<Option<Message>, Error> {
-        self.get(&keys::message(prospect, seq))
+        self.get_sealed(&keys::message(prospect, seq))
     }
 
     fn inbox(&self, prospect: &str) -> Result<Vec<(u64, Event)>, Error> {
         let prefix = keys::inbox_of(prospect);
-        self.tree
-            .scan_prefix(&prefix)
-            .map(|item| {
-                let (key, value) = item.map_err(|e| backend_at("scanning", &prefix, e))?;
-                let (_, seq) = keys::parse_inbox(&key).ok_or_else(|| malformed(&key))?;
-                Ok((seq, decode(&key, &value)?))
-            })
-            .collect()
+        let mut events = Vec::new();
+        for item in self.tree.scan_prefix(&prefix) {
+            let (key, value) = item.map_err(|e| backend_at("scanning", &prefix, e))?;
+            let (_, seq) = keys::parse_inbox(&key).ok_or_else(|| malformed(&key))?;
+            // `None`: left by an erasure; nothing to apply, and nobody to apply it to.
+            if let Some(event) = self.unseal(&key, &value)? {
+                events.push((seq, event));
+            }
+        }
+        Ok(events)
     }
 
     /// Reads one key per prospect: after each hit, the scan jumps past that prospect's inbox.
@@ -224,11 +421,11 @@ impl Store for SledStore {
     }
 
     fn outbox(&self) -> Result<Vec<OutboxEntry>, Error> {
-        self.values(self.tree.scan_prefix(keys::OUTBOX), usize::MAX, keys::OUTBOX)
+        self.sealed_values(self.tree.scan_prefix(keys::OUTBOX), usize::MAX, keys::OUTBOX)
     }
 
     fn outbox_entry(&self, action_id: &str) -> Result<Option<OutboxEntry>, Error> {
-        self.get(&keys::outbox(action_id))
+        self.get_sealed(&keys::outbox(action_id))
     }
 
     fn count_outbox(&self) -> Result<usize, Error> {
@@ -257,34 +454,56 @@ impl Store for SledStore {
 
     /// Oldest first.
     fn unmatched(&self, limit: usize) -> Result<Vec<UnmatchedMessage>, Error> {
-        self.values(self.tree.scan_prefix(keys::UNMATCHED), limit, keys::UNMATCHED)
+        self.sealed_values(self.tree.scan_prefix(keys::UNMATCHED), limit, keys::UNMATCHED)
     }
-}
 
-/// Adds one op to the sled batch. Index entries (timers, contacts) carry an empty value.
-fn add(writes: &mut sled::Batch, op: Op) -> Result<(), Error> {
-    match op {
-        Op::PutProspect(state) => writes.insert(keys::prospect(&state.id), encode(&*state)?),
-        Op::DeleteProspect { id } => writes.remove(keys::prospect(&id)),
-        Op::PutMessage { prospect, message } => writes.insert(keys::message(&prospect, message.seq), encode(&message)?),
-        Op::DeleteMessage { prospect, seq } => writes.remove(keys::message(&prospect, seq)),
-        Op::PutInbox { prospect, seq, event } => writes.insert(keys::inbox(&prospect, seq), encode(&event)?),
-        Op::DeleteInbox { prospect, seq } => writes.remove(keys::inbox(&prospect, seq)),
-        Op::PutTimer { at, prospect, seq } => writes.insert(keys::timer(at, &prospect, seq), &[][..]),
-        Op::DeleteTimer { at, prospect, seq } => writes.remove(keys::timer(at, &prospect, seq)),
-        Op::PutOutbox(entry) => writes.insert(keys::outbox(entry.action.id()), encode(&*entry)?),
-        Op::DeleteOutbox { action_id } => writes.remove(keys::outbox(&action_id)),
-        Op::PutSeen { key, prospect } => writes.insert(keys::seen(&key), encode(&prospect)?),
-        Op::PutContact { key, prospect } => writes.insert(keys::contact(&key, &prospect), &[][..]),
-        Op::DeleteContact { key, prospect } => writes.remove(keys::contact(&key, &prospect)),
-        Op::PutWorkflowSource { workflow, version, source } => {
-            writes.insert(keys::workflow(&workflow, &version), encode(&*source)?)
+    fn outbox_of(&self, prospect: &str) -> Result<Vec<OutboxEntry>, Error> {
+        let mut entries = Vec::new();
+        for item in self.tree.scan_prefix(keys::OUTBOX) {
+            let (key, value) = item.map_err(|e| backend_at("scanning", keys::OUTBOX, e))?;
+            if Vault::subject(&value) == Some(prospect)
+                && let Some(entry) = self.unseal(&key, &value)?
+            {
+                entries.push(entry);
+            }
         }
-        Op::PutAudit(record) => writes.insert(keys::audit(record.seq), encode(&*record)?),
-        Op::PutMeta { key, value } => writes.insert(keys::setting(&key), encode(&value)?),
-        Op::PutUnmatched(message) => writes.insert(keys::unmatched(message.seq), encode(&*message)?),
+        Ok(entries)
     }
-    Ok(())
+
+    fn message_seqs(&self, prospect: &str) -> Result<Vec<u64>, Error> {
+        let prefix = keys::messages_of(prospect);
+        let parse = |k: &[u8]| keys::parse_message(k).map(|(_, seq)| seq);
+        self.parsed_keys(self.tree.scan_prefix(&prefix), &prefix, parse).collect()
+    }
+
+    fn prospect_by_token(&self, token: &str) -> Result<Option<String>, Error> {
+        self.get(&keys::token(token))
+    }
+
+    fn processing(&self, prospect: &str) -> Result<Vec<ProcessingRecord>, Error> {
+        let prefix = keys::processing_of(prospect);
+        self.sealed_values(self.tree.scan_prefix(&prefix), usize::MAX, &prefix)
+    }
+
+    fn suppression(&self, key: &ContactKey) -> Result<Option<Suppression>, Error> {
+        self.get(&self.suppression_key(key))
+    }
+
+    fn restriction(&self, prospect: &str) -> Result<Option<DateTime<Utc>>, Error> {
+        self.get(&keys::restriction(prospect))
+    }
+
+    fn requests(&self, after: Option<u64>, limit: usize) -> Result<Vec<PrivacyRequest>, Error> {
+        let start = match after {
+            Some(seq) => Bound::Excluded(keys::request(seq)),
+            None => Bound::Included(keys::REQUESTS.to_vec()),
+        };
+        self.values(self.range(keys::REQUESTS, start), limit, keys::REQUESTS)
+    }
+
+    fn erase(&self, prospects: &[String], unmatched: &[u64]) -> Result<Erasure, Error> {
+        self.erase_subjects(prospects, unmatched)
+    }
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {

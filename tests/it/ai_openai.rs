@@ -106,7 +106,9 @@ async fn a_wrong_type_twice_fails_the_prospect_or_takes_the_failure_path() {
     let view = daemon.wait_for(&strict, SECS_5, |v| v["status"] == "failed").await;
     let reason = view["status_detail"].as_str().unwrap();
     assert!(
-        reason.starts_with("step `qualify` failed: the model's answer failed validation twice: `fields.budget` must be a JSON number"),
+        reason.starts_with(
+            "step `qualify` failed: the model's answer failed validation twice: `fields.budget` must be a JSON number"
+        ),
         "{reason}"
     );
     assert!(!reason.contains("lots"), "the model's value stays out of the reason: {reason}");

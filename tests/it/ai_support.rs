@@ -79,8 +79,9 @@ pub fn answer(answer: Value) -> ResponseTemplate {
 
 /// An OpenAI-style error answer.
 pub fn api_error(status: u16, kind: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .set_body_json(json!({ "error": { "message": format!("{kind} (test)"), "type": kind, "param": null, "code": null } }))
+    ResponseTemplate::new(status).set_body_json(
+        json!({ "error": { "message": format!("{kind} (test)"), "type": kind, "param": null, "code": null } }),
+    )
 }
 
 /// Mounts `response` for the next `times` completion requests (after the mocks mounted before).

@@ -38,10 +38,17 @@ fn a_workflow_broken_in_three_places_gives_three_located_errors_and_exit_1() {
     assert_eq!(errors.len(), 3, "{stderr}");
     let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
     let column_of = |needle: &str| broken.lines().find(|l| l.contains(needle)).unwrap().find(needle).unwrap() + 1;
-    let expect = [("too_smal", "goto target `too_smal`"), ("inbound-lead/nudg.j2", "template `inbound-lead/nudg.j2`"), ("3 days", "invalid duration `3 days`")];
+    let expect = [
+        ("too_smal", "goto target `too_smal`"),
+        ("inbound-lead/nudg.j2", "template `inbound-lead/nudg.j2`"),
+        ("3 days", "invalid duration `3 days`"),
+    ];
     for (needle, message) in expect {
         let location = format!("inbound-lead.yaml:{}:{}: error: ", line_of(needle), column_of(needle));
-        assert!(errors.iter().any(|e| e.contains(&location) && e.contains(message)), "missing {location}{message} in\n{stderr}");
+        assert!(
+            errors.iter().any(|e| e.contains(&location) && e.contains(message)),
+            "missing {location}{message} in\n{stderr}"
+        );
     }
     assert!(stderr.contains("check failed: 3 error(s)"), "{stderr}");
 }

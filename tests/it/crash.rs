@@ -103,7 +103,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     std::fs::write(
         dir.join("config.yaml"),
         format!(
-            "listen: 127.0.0.1:{port}\npublic_url: {base}\ndata_dir: ./data\nworkflows_dir: ./workflows\nprompts_dir: ./prompts\ntimezone: UTC\nsend_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\nadmin_token: {TOKEN}\nchannels: {{ sms: {{ driver: outbox }} }}\n"
+            "listen: 127.0.0.1:{port}\npublic_url: {base}\ndata_dir: ./data\nworkflows_dir: ./workflows\nprompts_dir: ./prompts\ntimezone: UTC\nsend_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\nadmin_token: {TOKEN}\nprivacy: {{ development_key: true }}\nchannels: {{ sms: {{ driver: outbox }} }}\n"
         ),
     )
     .unwrap();

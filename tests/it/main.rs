@@ -2,6 +2,7 @@
 
 mod ai_openai;
 mod ai_support;
+mod bench_smoke;
 mod catalog_examples;
 mod catalog_invalid;
 mod catalog_props;
@@ -9,11 +10,16 @@ mod channels_email;
 mod channels_messenger;
 mod channels_sms;
 mod channels_support;
+mod check_cli;
 mod conversation;
 mod crash;
-mod reload;
-mod check_cli;
 mod daemon;
 mod handoff;
 mod harness;
+mod privacy_at_rest;
+mod privacy_optout;
+mod privacy_retention;
+mod privacy_rights;
+mod privacy_support;
+mod reload;
 mod store;

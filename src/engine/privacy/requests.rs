@@ -1,0 +1,444 @@
+//! The data-subject rights: access and portability (export), rectification, erasure,
+//! restriction and its lifting, objection; and the request log. Each request is resolved to a
+//! person through the contact index, carried out at once, and logged (kind, status, deadline,
+//! prospect ids: never the identifiers given).
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::engine::api::ProspectView;
+use crate::engine::intake::{check_fields, normalise_email, normalise_phone};
+use crate::engine::privacy::{Person, RequestDraft};
+use crate::engine::{Engine, Error};
+use crate::machine::{AdminCommand, ProspectState, Status};
+use crate::privacy::RESTRICTED;
+use crate::privacy::subject::{
+    EXPORT_FORMAT, ErasureReceipt, Export, MessageExport, ProspectExport, ProspectStatus, Receipt, Rectification,
+    RequestEntry, RequestLog, SubjectQuery, SuppressedExport, UnmatchedExport,
+};
+use crate::store::{Batch, ContactKey, Op, OptOutCause, RequestKind, RequestStatus, Suppression, UnmatchedMessage};
+
+/// How long a request waits for the commands it queued to be applied before answering.
+const APPLY_WAIT: Duration = Duration::from_secs(2);
+
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl Engine {
+    /// The person a request names. `Error::Invalid` when it names nobody or an identifier is
+    /// malformed.
+    fn resolve(&self, query: &SubjectQuery) -> Result<Person, Error> {
+        let mut seeds = Vec::new();
+        if let Some(email) = given(&query.email) {
+            seeds.push(ContactKey::Email(normalise_email(email).map_err(|e| Error::Invalid(format!("`email`: {e}")))?));
+        }
+        if let Some(phone) = given(&query.phone) {
+            seeds.push(ContactKey::Phone(normalise_phone(phone).map_err(|e| Error::Invalid(format!("`phone`: {e}")))?));
+        }
+        if let Some(psid) = given(&query.messenger_psid) {
+            seeds.push(ContactKey::MessengerPsid(psid.to_string()));
+        }
+        let prospect = match given(&query.prospect_id) {
+            Some(id) => self.inner.store.prospect(id)?,
+            None if seeds.is_empty() => {
+                return Err(Error::Invalid(
+                    "name the person with at least one of `email`, `phone`, `messenger_psid`, `prospect_id`".into(),
+                ));
+            }
+            None => None,
+        };
+        if prospect.is_none() && seeds.is_empty() {
+            return Ok(Person::default());
+        }
+        self.inner.person(&seeds, prospect)
+    }
+
+    /// Unmatched messages from any of `contacts`.
+    fn unmatched_of(&self, contacts: &[ContactKey]) -> Result<Vec<UnmatchedMessage>, Error> {
+        let from = |m: &UnmatchedMessage| match m.channel {
+            crate::channel::Channel::Sms => ContactKey::Phone(m.from.clone()),
+            crate::channel::Channel::Email => ContactKey::Email(m.from.clone()),
+            crate::channel::Channel::Messenger => ContactKey::MessengerPsid(m.from.clone()),
+        };
+        Ok(self.inner.store.unmatched(usize::MAX)?.into_iter().filter(|m| contacts.contains(&from(m))).collect())
+    }
+
+    /// Logs a request on its own (nothing else to commit with it).
+    async fn log_alone(
+        &self,
+        query: &SubjectQuery,
+        kind: RequestKind,
+        status: RequestStatus,
+        actor: &str,
+        prospects: Vec<String>,
+        detail: Option<String>,
+    ) -> Result<String, Error> {
+        let mut batch = Batch::new();
+        let draft = RequestDraft {
+            kind,
+            status,
+            at: Utc::now(),
+            actor,
+            identified_by: query.identified_by(),
+            prospects,
+            detail,
+        };
+        let id = self.inner.log_request(&mut batch, draft)?;
+        self.inner.commit(batch).await?;
+        Ok(id)
+    }
+
+    /// `POST /v1/privacy/export`: everything held about the person; `None` when nothing is.
+    pub async fn export_subject(&self, query: &SubjectQuery, actor: &str) -> Result<Option<Export>, Error> {
+        let person = self.resolve(query)?;
+        let unmatched = self.unmatched_of(&person.contacts)?;
+        if person.prospects.is_empty() && unmatched.is_empty() {
+            self.log_alone(query, RequestKind::Export, RequestStatus::NotFound, actor, Vec::new(), None).await?;
+            return Ok(None);
+        }
+        let mut prospects = Vec::new();
+        for state in &person.prospects {
+            prospects.push(self.prospect_export(state)?);
+        }
+        let mut suppressed_contacts = Vec::new();
+        for key in &person.contacts {
+            if let Some(Suppression { at, cause }) = self.inner.store.suppression(key)? {
+                suppressed_contacts.push(SuppressedExport {
+                    kind: key.kind(),
+                    value: key.value().to_string(),
+                    since: at,
+                    cause,
+                });
+            }
+        }
+        let unmatched_messages = unmatched
+            .into_iter()
+            .map(|m| UnmatchedExport { channel: m.channel, from: m.from, text: m.text, at: m.at })
+            .collect();
+        let request =
+            self.log_alone(query, RequestKind::Export, RequestStatus::Completed, actor, person.ids(), None).await?;
+        Ok(Some(Export {
+            format: EXPORT_FORMAT,
+            request,
+            generated_at: Utc::now(),
+            prospects,
+            unmatched_messages,
+            suppressed_contacts,
+        }))
+    }
+
+    fn prospect_export(&self, state: &ProspectState) -> Result<ProspectExport, Error> {
+        let view = ProspectView::from(state);
+        let messages = self
+            .inner
+            .store
+            .messages(&state.id)?
+            .into_iter()
+            .map(|m| MessageExport {
+                direction: m.direction,
+                channel: m.channel,
+                text: m.text,
+                status: m.status,
+                at: m.at,
+                human: m.human,
+                error: m.error,
+            })
+            .collect();
+        Ok(ProspectExport {
+            id: state.id.clone(),
+            workflow: state.workflow.clone(),
+            workflow_version: state.version.clone(),
+            status: view.status,
+            status_detail: view.status_detail,
+            step: state.step.clone(),
+            channel: state.channel,
+            contact: state.contact.clone(),
+            fields: state.fields.clone(),
+            score: state.score,
+            score_fields: state.score_fields.clone(),
+            tags: state.tags.clone(),
+            created_at: state.created_at,
+            updated_at: state.updated_at,
+            last_inbound_at: state.last_inbound_at,
+            restricted_since: self.inner.store.restriction(&state.id)?,
+            history: state.history.clone(),
+            messages,
+            processing: self.inner.store.processing(&state.id)?,
+        })
+    }
+
+    /// `PATCH /v1/prospects/{id}`: corrects contact details and fields, validated as an import
+    /// is; the contact index follows. `None` when the prospect does not exist.
+    pub async fn rectify(&self, id: &str, change: Rectification, actor: &str) -> Result<Option<ProspectView>, Error> {
+        let _lock = self.inner.locks.one(id).await;
+        let Some(original) = self.inner.store.prospect(id)? else { return Ok(None) };
+        let mut state = original.clone();
+        let workflow = self.inner.workflow_for(&mut state.clone()).map_err(Error::Invalid)?;
+        apply_contact_change(&mut state, &change)?;
+        for (name, value) in change.fields {
+            if value.is_null() {
+                state.fields.remove(&name);
+            } else {
+                state.fields.insert(name, value);
+            }
+        }
+        check_fields(&workflow, &state.fields).map_err(Error::Invalid)?;
+        let reachable = match workflow.channel {
+            crate::channel::Channel::Sms => state.contact.phone.is_some(),
+            crate::channel::Channel::Email => state.contact.email.is_some(),
+            crate::channel::Channel::Messenger => state.contact.messenger_psid.is_some(),
+        };
+        if !reachable {
+            return Err(Error::Invalid(format!(
+                "workflow `{}` runs on {}: the prospect's {} contact cannot be removed",
+                workflow.id, workflow.channel, workflow.channel
+            )));
+        }
+        rescore(&workflow, &mut state);
+        let now = Utc::now();
+        state.updated_at = now;
+        let mut batch = Batch::new();
+        let (before, after) = (ContactKey::of(&original.contact), ContactKey::of(&state.contact));
+        for key in before.iter().filter(|k| !after.contains(k)) {
+            batch.push(Op::DeleteContact { key: key.clone(), prospect: id.to_string() });
+        }
+        for key in after.iter().filter(|k| !before.contains(k)) {
+            batch.push(Op::PutContact { key: key.clone(), prospect: id.to_string() });
+        }
+        let draft = RequestDraft {
+            kind: RequestKind::Rectify,
+            status: RequestStatus::Completed,
+            at: now,
+            actor,
+            identified_by: vec!["prospect_id".into()],
+            prospects: vec![id.to_string()],
+            detail: None,
+        };
+        self.inner.log_request(&mut batch, draft)?;
+        let view = ProspectView::from(&state);
+        batch.push(Op::PutProspect(Box::new(state)));
+        self.inner.commit(batch).await?;
+        tracing::info!(prospect = %id, "prospect rectified");
+        Ok(Some(view))
+    }
+
+    /// `POST /v1/privacy/erase`: removes everything about the person and destroys the data
+    /// keys; keeps their contacts on the suppression list (as keyed hashes) when they had opted
+    /// out or objected. `None` when nothing was held.
+    pub async fn erase_subject(&self, query: &SubjectQuery, actor: &str) -> Result<Option<ErasureReceipt>, Error> {
+        let person = self.resolve(query)?;
+        let unmatched: Vec<u64> = self.unmatched_of(&person.contacts)?.iter().map(|m| m.seq).collect();
+        if person.prospects.is_empty() && unmatched.is_empty() {
+            self.log_alone(query, RequestKind::Erase, RequestStatus::NotFound, actor, Vec::new(), None).await?;
+            return Ok(None);
+        }
+        let opted_out = person.prospects.iter().any(|p| p.status == Status::Unsubscribed)
+            || self.inner.any_suppressed(&person.contacts)?;
+        if opted_out {
+            // First, durably: an erasure that a crash cuts short must not let the person back in.
+            let mut batch = Batch::new();
+            for key in &person.contacts {
+                if self.inner.store.suppression(key)?.is_none() {
+                    let record = Suppression { at: Utc::now(), cause: OptOutCause::PriorOptOut };
+                    batch.push(Op::PutSuppression { key: key.clone(), record });
+                }
+            }
+            self.inner.commit(batch).await?;
+        }
+        let ids = person.ids();
+        let counts = self.erase_records(&ids, &unmatched).await?;
+        let detail = Some(format!(
+            "{} prospect(s), {} message(s), {} unmatched message(s); suppression kept: {opted_out}",
+            counts.prospects, counts.messages, counts.unmatched_messages
+        ));
+        let request =
+            self.log_alone(query, RequestKind::Erase, RequestStatus::Completed, actor, ids.clone(), detail).await?;
+        tracing::info!(prospects = ids.len(), unmatched = unmatched.len(), "person erased");
+        Ok(Some(ErasureReceipt { request, erased: ids, counts, suppression_kept: opted_out, completed_at: Utc::now() }))
+    }
+
+    /// Erases records with the prospects' locks held (no transition runs meanwhile).
+    pub(crate) async fn erase_records(
+        &self,
+        ids: &[String],
+        unmatched: &[u64],
+    ) -> Result<crate::store::Erasure, Error> {
+        let _locks = self.inner.locks.all(ids).await;
+        let store = self.inner.store.clone();
+        let (ids, unmatched) = (ids.to_vec(), unmatched.to_vec());
+        let erasure = tokio::task::spawn_blocking(move || store.erase(&ids, &unmatched))
+            .await
+            .map_err(|e| crate::store::Error::Backend(format!("the erasure task failed: {e}")))??;
+        Ok(erasure)
+    }
+
+    /// `POST /v1/privacy/restrict`: every prospect of the person is held — nothing sent, no AI
+    /// call, timers held, data kept — until `unrestrict`.
+    pub async fn restrict(&self, query: &SubjectQuery, actor: &str) -> Result<Option<Receipt>, Error> {
+        let person = self.resolve(query)?;
+        let mut targets = Vec::new();
+        for state in &person.prospects {
+            if !self.inner.is_restricted(&state.id)? {
+                targets.push(state.id.clone());
+            }
+        }
+        let now = Utc::now();
+        let mut batch = Batch::new();
+        for id in &targets {
+            batch.push(Op::PutRestriction { prospect: id.clone(), at: now });
+        }
+        self.inner.push_command(&mut batch, &targets, &AdminCommand::Pause { reason: RESTRICTED.into() })?;
+        self.finish_request(query, person, RequestKind::Restrict, actor, batch, &targets).await
+    }
+
+    /// `POST /v1/privacy/unrestrict`: lifts a restriction and resumes the prospects.
+    pub async fn unrestrict(&self, query: &SubjectQuery, actor: &str) -> Result<Option<Receipt>, Error> {
+        let person = self.resolve(query)?;
+        let mut targets = Vec::new();
+        for state in &person.prospects {
+            if self.inner.is_restricted(&state.id)? {
+                targets.push(state.id.clone());
+            }
+        }
+        let mut batch = Batch::new();
+        for id in &targets {
+            batch.push(Op::DeleteRestriction { prospect: id.clone() });
+        }
+        self.inner.push_command(&mut batch, &targets, &AdminCommand::Resume)?;
+        self.finish_request(query, person, RequestKind::Unrestrict, actor, batch, &targets).await
+    }
+
+    /// `POST /v1/privacy/object`: the person objects to processing (GDPR art. 21): every
+    /// campaign stops on every channel, and their contacts go on the suppression list.
+    pub async fn object(&self, query: &SubjectQuery, actor: &str) -> Result<Option<Receipt>, Error> {
+        let person = self.resolve(query)?;
+        let mut batch = Batch::new();
+        let targets = if person.prospects.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.opt_out_everywhere(&mut batch, &person.contacts, OptOutCause::Objection, None, Utc::now())?
+        };
+        self.finish_request(query, person, RequestKind::Object, actor, batch, &targets).await
+    }
+
+    /// Logs and commits a request that queued commands for `targets`, waits (bounded) until
+    /// they are applied, and answers with every prospect's status.
+    async fn finish_request(
+        &self,
+        query: &SubjectQuery,
+        person: Person,
+        kind: RequestKind,
+        actor: &str,
+        mut batch: Batch,
+        targets: &[String],
+    ) -> Result<Option<Receipt>, Error> {
+        if person.prospects.is_empty() {
+            self.log_alone(query, kind, RequestStatus::NotFound, actor, Vec::new(), None).await?;
+            return Ok(None);
+        }
+        let draft = RequestDraft {
+            kind,
+            status: RequestStatus::Completed,
+            at: Utc::now(),
+            actor,
+            identified_by: query.identified_by(),
+            prospects: person.ids(),
+            detail: Some(format!("{} prospect(s) changed", targets.len())),
+        };
+        let request = self.inner.log_request(&mut batch, draft)?;
+        self.inner.commit(batch).await?;
+        for id in targets {
+            self.inner.notify(id);
+        }
+        self.wait_idle(targets).await?;
+        let mut prospects = Vec::new();
+        for id in person.ids() {
+            if let Some(view) = self.prospect(&id)? {
+                prospects.push(ProspectStatus { id, status: view.status, status_detail: view.status_detail });
+            }
+        }
+        Ok(Some(Receipt { request, kind, prospects, completed_at: Utc::now() }))
+    }
+
+    /// Waits until the prospects' inboxes are empty, at most [`APPLY_WAIT`].
+    async fn wait_idle(&self, ids: &[String]) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        for id in ids {
+            while !self.inner.store.inbox(id)?.is_empty() && started.elapsed() < APPLY_WAIT {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /v1/privacy/requests`: the request log, oldest first, after sequence `after`.
+    pub fn privacy_requests(&self, after: Option<u64>, limit: usize) -> Result<RequestLog, Error> {
+        let limit = limit.clamp(1, 1000);
+        let now = Utc::now();
+        let requests: Vec<RequestEntry> = self
+            .inner
+            .store
+            .requests(after, limit)?
+            .into_iter()
+            .map(|request| {
+                let overdue = request.completed_at.is_none() && now > request.deadline;
+                RequestEntry { request, overdue }
+            })
+            .collect();
+        let next_cursor = (requests.len() == limit).then(|| requests.last().map(|r| r.request.seq)).flatten();
+        Ok(RequestLog { requests, next_cursor })
+    }
+}
+
+/// Applies the contact part of a rectification, normalised and validated as imports are.
+fn apply_contact_change(state: &mut ProspectState, change: &Rectification) -> Result<(), Error> {
+    let text = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let contact = &mut state.contact;
+    if let Some(name) = &change.name {
+        contact.name = text(name);
+    }
+    if let Some(phone) = &change.phone {
+        contact.phone = text(phone)
+            .map(|p| normalise_phone(&p))
+            .transpose()
+            .map_err(|e| Error::Invalid(format!("`phone`: {e}")))?;
+    }
+    if let Some(email) = &change.email {
+        contact.email = text(email)
+            .map(|e| normalise_email(&e))
+            .transpose()
+            .map_err(|e| Error::Invalid(format!("`email`: {e}")))?;
+    }
+    if let Some(psid) = &change.messenger_psid {
+        contact.messenger_psid = text(psid);
+    }
+    if let Some(timezone) = &change.timezone {
+        let timezone = text(timezone);
+        if let Some(tz) = &timezone
+            && tz.parse::<chrono_tz::Tz>().is_err()
+        {
+            return Err(Error::Invalid(format!("unknown timezone `{tz}`; use an IANA name such as `Europe/Paris`")));
+        }
+        contact.timezone = timezone;
+    }
+    if let Some(source) = &change.source {
+        contact.source = text(source);
+    }
+    if contact.phone.is_none() && contact.email.is_none() && contact.messenger_psid.is_none() {
+        return Err(Error::Invalid("a prospect needs at least one of `phone`, `email`, `messenger_psid`".into()));
+    }
+    Ok(())
+}
+
+/// Recomputes the score from the corrected fields, as the machine does after an answer.
+fn rescore(workflow: &crate::catalog::Workflow, state: &mut ProspectState) {
+    let Some(source) = &workflow.score else { return };
+    let context = crate::machine::render::expression_context(state);
+    if let Ok(value) = workflow.templates.eval(source, &context) {
+        let number = f64::try_from(value).unwrap_or(0.0);
+        state.score = Some(number.clamp(0.0, 100.0).round() as u8);
+        state.score_fields = state.fields.clone();
+    }
+}

@@ -1,0 +1,353 @@
+//! The data-key store: one 256-bit key per data subject (a prospect, an unmatched message),
+//! wrapped by the master key, kept in 256 small bucket files under `keys/` — never in sled,
+//! whose log segments keep removed values for an unbounded time.
+//!
+//! A subject's bucket is the first byte of SHA-256 of its id (`keys/3f.keys`). A bucket file is
+//! lines of `<id> <base64(nonce || wrapped key || tag)>`, the id authenticated with the key.
+//! - A new key is appended to its bucket and fsynced before any record sealed with it is
+//!   written, so a durable record always has a durable key. Cheap: imports only append, and
+//!   concurrent creators sync outside the file lock (their syncs share journal commits).
+//! - Destroying a key rewrites only its bucket without it (temporary file, fsync, rename, fsync
+//!   of the directory), so the wrapped key's bytes are no longer in any file: records sealed
+//!   with it, wherever sled left them, cannot be read again.
+//! - `master.check` holds a value sealed with the master key, so a wrong key is refused at start
+//!   instead of wrapping new keys with it.
+//!
+//! Every key is unwrapped into memory at start (about 100 bytes per subject).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
+
+use super::Error;
+use super::crypto::{KEY_LEN, SecretKey};
+
+const CHECK_FILE: &str = "master.check";
+const CHECK_TEXT: &[u8] = b"qualifyd master key check v1";
+const WRAP_AAD: &[u8] = b"qualifyd/data-key/v1\0";
+
+pub struct KeyStore {
+    dir: PathBuf,
+    /// Wraps and unwraps data keys (derived from the master key).
+    wrap: SecretKey,
+    keys: RwLock<HashMap<String, SecretKey>>,
+    /// Serialises appends and rewrites of bucket files.
+    files: Mutex<()>,
+    /// Ids whose new key is written but not yet durable.
+    creating: Mutex<HashSet<String>>,
+}
+
+impl KeyStore {
+    /// Opens (or creates) the key store in `dir` and unwraps every key with `master`.
+    pub fn open(dir: &Path, master: &SecretKey) -> Result<KeyStore, Error> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| Error::io("creating the key directory", dir, e))?;
+        let store = KeyStore {
+            dir: dir.to_path_buf(),
+            wrap: master.derive("qualifyd/wrap/v1"),
+            keys: RwLock::new(HashMap::new()),
+            files: Mutex::new(()),
+            creating: Mutex::new(HashSet::new()),
+        };
+        let mut buckets = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
+            let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("keys") => buckets.push(path),
+                // A rewrite interrupted by a crash: the bucket itself is intact (rename is atomic).
+                Some("tmp") => fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?,
+                _ => {}
+            }
+        }
+        store.check_master(!buckets.is_empty())?;
+        let mut keys = HashMap::new();
+        for path in buckets {
+            store.load_bucket(&path, &mut keys)?;
+        }
+        *store.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        Ok(store)
+    }
+
+    fn check_master(&self, has_keys: bool) -> Result<(), Error> {
+        let path = self.dir.join(CHECK_FILE);
+        match fs::read(&path) {
+            Ok(sealed) => match self.wrap.open(CHECK_FILE.as_bytes(), &sealed) {
+                Some(text) if text == CHECK_TEXT => Ok(()),
+                _ => Err(Error::WrongMasterKey { dir: self.dir.display().to_string() }),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let sealed = self.wrap.seal(CHECK_FILE.as_bytes(), CHECK_TEXT);
+                if has_keys {
+                    tracing::warn!(dir = %self.dir.display(), "the key directory has no master.check file: recreating it");
+                }
+                self.replace(&path, &sealed)
+            }
+            Err(e) => Err(Error::io("reading", &path, e)),
+        }
+    }
+
+    fn load_bucket(&self, path: &Path, keys: &mut HashMap<String, SecretKey>) -> Result<(), Error> {
+        let mut text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            // An append cut short by a crash: that key was never acknowledged nor used.
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            text.truncate(keep);
+            self.replace(path, text.as_bytes())?;
+        }
+        for (index, line) in text.lines().enumerate() {
+            let corrupt = |reason: &str| Error::CorruptKeyFile {
+                path: path.display().to_string(),
+                line: index + 1,
+                reason: reason.to_string(),
+            };
+            let (id, wrapped) = line.split_once(' ').ok_or_else(|| corrupt("expected `<id> <wrapped key>`"))?;
+            let wrapped = STANDARD.decode(wrapped).map_err(|_| corrupt("the wrapped key is not base64"))?;
+            let bytes = self.wrap.open(&aad(id), &wrapped).ok_or_else(|| corrupt("the wrapped key does not open"))?;
+            let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|_| corrupt("the key has the wrong length"))?;
+            keys.insert(id.to_string(), SecretKey::from_bytes(bytes));
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Option<SecretKey> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).contains_key(id)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Creates a key for each id that has none, durably: one append per bucket under the file
+    /// lock, then the fsyncs outside it, so that concurrent creators share the disk's journal
+    /// commits instead of queueing behind each other. A key is usable once it is durable.
+    pub fn create(&self, ids: &[&str]) -> Result<(), Error> {
+        let (fresh, others, files) = {
+            let _files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+            let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+            let mut fresh: BTreeMap<u8, Vec<(String, SecretKey)>> = BTreeMap::new();
+            let mut others = Vec::new();
+            for id in ids.iter().copied() {
+                if self.contains(id) {
+                    continue;
+                }
+                if creating.contains(id) {
+                    others.push(id.to_string());
+                    continue;
+                }
+                check_id(id)?;
+                creating.insert(id.to_string());
+                fresh.entry(bucket(id)).or_default().push((id.to_string(), SecretKey::generate()));
+            }
+            let mut files = Vec::new();
+            for (bucket, entries) in &fresh {
+                let mut lines = String::new();
+                for (id, key) in entries {
+                    let wrapped = self.wrap.seal(&aad(id), key.as_bytes());
+                    lines.push_str(&format!("{id} {}\n", STANDARD.encode(wrapped)));
+                }
+                files.push(self.append(&self.bucket_path(*bucket), lines.as_bytes())?);
+            }
+            (fresh, others, files)
+        };
+        let mut new_file = false;
+        for (path, file, created) in &files {
+            file.sync_data().map_err(|e| Error::io("syncing", path, e))?;
+            new_file |= *created;
+        }
+        if new_file {
+            self.sync_dir()?;
+        }
+        {
+            let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+            let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, key) in fresh.into_values().flatten() {
+                creating.remove(&id);
+                keys.insert(id, key);
+            }
+        }
+        // Another caller is creating these: wait until theirs is durable.
+        for id in others {
+            let started = std::time::Instant::now();
+            while !self.contains(&id) {
+                if started.elapsed() > std::time::Duration::from_secs(10) {
+                    return Err(Error::io(
+                        "creating the data key of",
+                        Path::new(&id),
+                        std::io::ErrorKind::TimedOut.into(),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the keys from memory at once (nothing can be sealed or opened with them any more);
+    /// [`KeyStore::destroy`] then removes them from the files.
+    pub fn forget(&self, ids: &[String]) {
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            keys.remove(id);
+        }
+    }
+
+    /// Removes the keys from memory and rewrites their buckets without them. Idempotent.
+    pub fn destroy(&self, ids: &[String]) -> Result<(), Error> {
+        self.forget(ids);
+        let _files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        let mut by_bucket: BTreeMap<u8, HashSet<&str>> = BTreeMap::new();
+        for id in ids {
+            by_bucket.entry(bucket(id)).or_default().insert(id);
+        }
+        for (bucket, doomed) in by_bucket {
+            let path = self.bucket_path(bucket);
+            let text = match fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("reading", &path, e)),
+            };
+            let kept: String = text
+                .lines()
+                .filter(|line| !line.split_once(' ').is_some_and(|(id, _)| doomed.contains(id)))
+                .map(|line| format!("{line}\n"))
+                .collect();
+            if kept.len() != text.len() {
+                self.replace(&path, kept.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn bucket_path(&self, bucket: u8) -> PathBuf {
+        self.dir.join(format!("{bucket:02x}.keys"))
+    }
+
+    /// Appends `bytes` to `path` (created 0600 if missing), not yet synced: returns the file to
+    /// sync and whether it was created.
+    fn append(&self, path: &Path, bytes: &[u8]) -> Result<(PathBuf, File, bool), Error> {
+        let existed = path.exists();
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io("opening", path, e))?;
+        file.write_all(bytes).map_err(|e| Error::io("appending to", path, e))?;
+        Ok((path.to_path_buf(), file, !existed))
+    }
+
+    /// Replaces `path` atomically and durably with `bytes`.
+    fn replace(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        let temporary = path.with_extension("tmp");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)
+            .map_err(|e| Error::io("creating", &temporary, e))?;
+        file.write_all(bytes).map_err(|e| Error::io("writing", &temporary, e))?;
+        file.sync_all().map_err(|e| Error::io("syncing", &temporary, e))?;
+        fs::rename(&temporary, path).map_err(|e| Error::io("renaming over", path, e))?;
+        self.sync_dir()
+    }
+
+    fn sync_dir(&self) -> Result<(), Error> {
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("syncing", &self.dir, e))
+    }
+}
+
+fn bucket(id: &str) -> u8 {
+    Sha256::digest(id.as_bytes())[0]
+}
+
+fn aad(id: &str) -> Vec<u8> {
+    [WRAP_AAD, id.as_bytes()].concat()
+}
+
+/// Ids are written in a line-oriented file: no spaces, no line breaks.
+fn check_id(id: &str) -> Result<(), Error> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidSubject { id: id.escape_debug().to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut all: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                (path.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&path).unwrap())
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn keys_survive_a_reopen_and_destroyed_ones_leave_no_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = SecretKey::generate();
+        let store = KeyStore::open(dir.path(), &master).unwrap();
+        store.create(&["p_1", "p_2", "p_1", "u_9"]).unwrap();
+        assert_eq!(store.len(), 3);
+        let (one, two) = (store.get("p_1").unwrap(), store.get("p_2").unwrap());
+        drop(store);
+
+        let store = KeyStore::open(dir.path(), &master).unwrap();
+        assert_eq!((store.get("p_1"), store.get("p_2")), (Some(one.clone()), Some(two)));
+        store.destroy(&["p_1".to_string(), "p_404".to_string()]).unwrap();
+        assert!(!store.contains("p_1") && store.contains("p_2"));
+        let wrapped_one = |bytes: &[u8]| String::from_utf8_lossy(bytes).contains("p_1 ");
+        assert!(!files(dir.path()).iter().any(|(_, bytes)| wrapped_one(bytes)));
+        drop(store);
+        let store = KeyStore::open(dir.path(), &master).unwrap();
+        assert_eq!(store.get("p_1"), None);
+        assert!(store.contains("p_2") && store.contains("u_9"));
+        assert!(files(dir.path()).iter().all(|(name, _)| !name.ends_with(".tmp")));
+    }
+
+    #[test]
+    fn a_wrong_master_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        KeyStore::open(dir.path(), &SecretKey::generate()).unwrap().create(&["p_1"]).unwrap();
+        let error = KeyStore::open(dir.path(), &SecretKey::generate()).err().unwrap();
+        assert!(matches!(error, Error::WrongMasterKey { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_torn_append_is_dropped_and_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = SecretKey::generate();
+        KeyStore::open(dir.path(), &master).unwrap().create(&["p_1"]).unwrap();
+        let bucket = dir.path().join(format!("{:02x}.keys", bucket("p_1")));
+        fs::OpenOptions::new().append(true).open(&bucket).unwrap().write_all(b"p_2 AAAA").unwrap();
+        let store = KeyStore::open(dir.path(), &master).unwrap();
+        assert!(store.contains("p_1") && !store.contains("p_2"));
+        store.create(&["p_2"]).unwrap();
+        assert!(KeyStore::open(dir.path(), &master).unwrap().contains("p_2"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(&bucket).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(matches!(store.create(&["a b"]), Err(Error::InvalidSubject { .. })));
+    }
+}

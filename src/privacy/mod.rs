@@ -1,0 +1,55 @@
+//! Privacy by design. This module holds what does not need the engine:
+//! - `crypto`: keys, authenticated encryption (XChaCha20-Poly1305), keyed hashing (HMAC-SHA256);
+//! - `keystore`: per-subject data keys in bucket files beside the store (destroyable, unlike
+//!   anything written to sled);
+//! - `vault`: what the store uses to encrypt records and hash contacts;
+//! - `master`: where the master key comes from (and the refusal to start without one);
+//! - `subject`: the data-subject request and answer types of the HTTP API (export, receipts).
+//!
+//! The engine side (requests, opt-out everywhere, suppression checks, retention) is in
+//! `engine::privacy`; the routes in `http::privacy` and `http::unsubscribe`. See docs/privacy.md.
+
+pub mod crypto;
+mod keystore;
+pub mod master;
+pub mod subject;
+mod vault;
+
+use std::path::Path;
+
+pub use crypto::{Blinder, SecretKey};
+pub use master::{DEVELOPMENT_KEY_FILE, MASTER_KEY_ENV};
+pub use vault::{Opened, Vault};
+
+/// The pause reason of a prospect whose processing is restricted (GDPR art. 18). Only
+/// `POST /v1/privacy/unrestrict` lifts it.
+pub const RESTRICTED: &str = "restricted (GDPR art. 18)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no master key is configured, and personal data is only stored encrypted: set {MASTER_KEY_ENV} to the \
+         base64 of 32 random bytes (`openssl rand -base64 32`), or point `privacy.master_key_file` at a file \
+         holding it; for development only, `privacy.development_key: true` creates one in the data directory"
+    )]
+    MissingMasterKey,
+    #[error("the master key {origin} {reason}: it must be the base64 of 32 random bytes (`openssl rand -base64 32`)")]
+    InvalidMasterKey { origin: String, reason: String },
+    #[error(
+        "the master key does not open the data keys in {dir}: it is not the key this data directory was \
+         created with; restore the right key (data sealed with a lost key cannot be recovered)"
+    )]
+    WrongMasterKey { dir: String },
+    #[error("corrupt key file {path}, line {line}: {reason}; restore the keys directory from a backup")]
+    CorruptKeyFile { path: String, line: usize, reason: String },
+    #[error("`{id}` cannot name a data key (printable ASCII without spaces only)")]
+    InvalidSubject { id: String },
+    #[error("{doing} {path}: {source}")]
+    Io { doing: String, path: String, source: std::io::Error },
+}
+
+impl Error {
+    pub(crate) fn io(doing: &str, path: &Path, source: std::io::Error) -> Error {
+        Error::Io { doing: doing.to_string(), path: path.display().to_string(), source }
+    }
+}
