@@ -100,6 +100,23 @@ impl SmtpDriver {
         Ok((email, id.trim_matches(|c| c == '<' || c == '>').to_string()))
     }
 
+    /// A plain internal email to the team: no reply routing, no unsubscribe headers.
+    async fn deliver_team(&self, action_id: &str, to: &str, text: &str) -> Result<(), DriverError> {
+        let address = to.parse().map_err(|_| DriverError::Permanent("the team address is not valid".into()))?;
+        let (subject, body) = split_subject(text);
+        let email = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, address))
+            .subject(subject)
+            .message_id(Some(message_id(action_id, &self.id_domain)))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| DriverError::Permanent(format!("cannot build the email: {}", redact(&e.to_string()))))?;
+        self.limiter.acquire().await;
+        self.transport.send(email).await.map_err(classify)?;
+        Ok(())
+    }
+
     async fn deliver(&self, message: Outbound<'_>) -> Result<String, DriverError> {
         let (email, id) = self.compose(&message)?;
         self.limiter.acquire().await;
@@ -149,6 +166,15 @@ impl ChannelDriver for SmtpDriver {
 
     fn name(&self) -> &'static str {
         "smtp"
+    }
+
+    fn notify_team<'a>(
+        &'a self,
+        action_id: &'a str,
+        to: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), DriverError>> {
+        Box::pin(self.deliver_team(action_id, to, text))
     }
 }
 

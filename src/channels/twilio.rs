@@ -99,6 +99,9 @@ fn classify(status: reqwest::StatusCode, error: &TwilioError) -> DriverError {
         Some(20003) => "authentication failed: check `account_sid` and `auth_token`",
         _ => "the message was refused",
     };
+    if error.code == Some(21610) {
+        return DriverError::RecipientOptedOut(format!("twilio error {code}: {meaning}"));
+    }
     DriverError::Permanent(format!("twilio error {code} (HTTP {}): {meaning}; twilio said: {said}", status.as_u16()))
 }
 
@@ -128,7 +131,7 @@ mod tests {
         assert!(reason.contains("21211") && reason.contains("not a valid phone number"), "{reason}");
         assert!(!reason.contains("612345678"), "the number is masked: {reason}");
         assert!(
-            matches!(classify(bad, &error(21610, "unsubscribed")), DriverError::Permanent(r) if r.contains("STOP"))
+            matches!(classify(bad, &error(21610, "unsubscribed")), DriverError::RecipientOptedOut(r) if r.contains("STOP"))
         );
         assert!(matches!(classify(bad, &error(21614, "x")), DriverError::Permanent(_)));
         assert!(matches!(classify(reqwest::StatusCode::NOT_FOUND, &TwilioError::default()), DriverError::Permanent(_)));

@@ -18,9 +18,13 @@ pub enum DriverError {
     /// Worth retrying later (timeout, 429, 5xx, provider down).
     #[error("transient failure: {0}")]
     Transient(String),
-    /// Retrying cannot help (invalid number, unsubscribed recipient, invalid answer).
+    /// Retrying cannot help (invalid number, invalid answer).
     #[error("{0}")]
     Permanent(String),
+    /// The provider says the recipient opted out with it (Twilio 21610): the person leaves every
+    /// campaign, as if they had written STOP to us.
+    #[error("{0}")]
+    RecipientOptedOut(String),
 }
 
 /// One message to deliver.
@@ -37,6 +41,21 @@ pub trait ChannelDriver: Send + Sync {
     /// Delivers the message; returns the provider's message id.
     fn send<'a>(&'a self, message: Outbound<'a>) -> BoxFuture<'a, Result<String, DriverError>>;
     fn name(&self) -> &'static str;
+
+    /// Sends an internal notification (a `notify` step) to a team address: no reply routing, no
+    /// unsubscribe headers. Drivers that cannot reach a team (and the outbox) only record it.
+    fn notify_team<'a>(
+        &'a self,
+        action_id: &'a str,
+        to: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), DriverError>> {
+        Box::pin(async move {
+            tracing::info!(action = %action_id, driver = self.name(), "team notification recorded, not sent");
+            let _ = (to, text);
+            Ok(())
+        })
+    }
 }
 
 /// What an AI provider is asked.

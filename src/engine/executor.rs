@@ -56,6 +56,7 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
     let result = run_action(inner, &entry, &state).await;
     let mut batch = Batch::new();
     let mut wake = false;
+    let mut woken: Vec<String> = Vec::new();
     match result {
         Ok(outcome) => {
             batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });
@@ -83,6 +84,21 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
             });
             return Ok(());
         }
+        Err(DriverError::RecipientOptedOut(reason)) => {
+            tracing::warn!(prospect = %entry.prospect, action = %action_id, "the provider says the recipient opted out; leaving every campaign");
+            batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });
+            record_failure(inner, &mut batch, &entry, reason)?;
+            let contacts = crate::store::ContactKey::of(&state.contact);
+            let now = Utc::now();
+            for prospect in
+                inner.opt_out_everywhere(&mut batch, &contacts, crate::store::OptOutCause::StopWord, None, now)?
+            {
+                if prospect != entry.prospect {
+                    woken.push(prospect);
+                }
+            }
+            wake = true;
+        }
         Err(err) => {
             let reason = err.to_string();
             tracing::warn!(prospect = %entry.prospect, action = %action_id, kind = entry.action.kind(), error = %reason, "side effect failed for good");
@@ -94,6 +110,9 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
     inner.commit(batch).await?;
     if wake {
         inner.notify(&entry.prospect);
+    }
+    for prospect in woken {
+        inner.notify(&prospect);
     }
     Ok(())
 }
@@ -140,9 +159,9 @@ async fn run_action(
             metrics::counter!("qualifyd_ai_calls_total", "provider" => inner.drivers.ai.name()).increment(1);
             Ok(Outcome::Ai(answer))
         }
-        Action::Notify { email, webhook, text, .. } => {
-            if email.is_some() {
-                tracing::info!(prospect = %state.id, "team notification recorded for email delivery");
+        Action::Notify { action_id, email, webhook, text } => {
+            if let Some(to) = email {
+                inner.drivers.email.notify_team(action_id, to, text).await?;
             }
             if let Some(url) = webhook {
                 post_json(inner, url, &serde_json::json!({ "text": text })).await?;
@@ -190,6 +209,15 @@ fn record_success(
             {
                 if message.status < DeliveryStatus::Sent {
                     message.status = DeliveryStatus::Sent;
+                }
+                // A receipt that arrived before this point was held for us.
+                let held = inner.store.seen(&crate::engine::queries::early_receipt_key(&provider_id))?;
+                if let Some((status, error)) =
+                    held.and_then(|h| serde_json::from_str::<crate::engine::queries::HeldReceipt>(&h).ok())
+                    && status > message.status
+                {
+                    message.status = status;
+                    message.error = error.or(message.error);
                 }
                 message.provider_id = Some(provider_id.clone());
                 batch.push(Op::PutMessage { prospect: entry.prospect.clone(), message });

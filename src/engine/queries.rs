@@ -103,11 +103,17 @@ impl Engine {
             Some(id) => Some(id.to_string()),
             None => self.inner.store.seen(&format!("out:{provider_id}"))?,
         };
-        let Some(prospect) = prospect else { return Ok(false) };
         let _guard = self.inner.intake_lock.lock().await;
-        let Some(mut message) =
-            self.inner.store.messages(&prospect)?.into_iter().find(|m| m.provider_id.as_deref() == Some(provider_id))
-        else {
+        let found = match &prospect {
+            Some(prospect) => {
+                self.inner.store.messages(prospect)?.into_iter().find(|m| m.provider_id.as_deref() == Some(provider_id))
+            }
+            None => None,
+        };
+        let (Some(prospect), Some(mut message)) = (prospect, found) else {
+            // The receipt overtook the executor recording the send (providers call back fast):
+            // keep it durably; the executor applies it when it records the provider id.
+            self.hold_receipt(provider_id, status, error).await?;
             return Ok(false);
         };
         if status <= message.status {
@@ -122,6 +128,25 @@ impl Engine {
         self.inner.commit(batch).await?;
         metrics::counter!("qualifyd_delivery_receipts_total").increment(1);
         Ok(true)
+    }
+
+    async fn hold_receipt(
+        &self,
+        provider_id: &str,
+        status: crate::store::DeliveryStatus,
+        error: Option<String>,
+    ) -> Result<(), Error> {
+        let key = early_receipt_key(provider_id);
+        if let Some(held) = self.inner.store.seen(&key)?
+            && let Ok((held, _)) = serde_json::from_str::<HeldReceipt>(&held)
+            && held >= status
+        {
+            return Ok(());
+        }
+        let value = serde_json::to_string(&(status, error)).unwrap_or_default();
+        let mut batch = Batch::new();
+        batch.push(Op::PutSeen { key, prospect: value });
+        self.inner.commit(batch).await
     }
 
     pub fn workflows(&self) -> Vec<WorkflowView> {
@@ -178,4 +203,12 @@ impl Engine {
 pub struct Census {
     pub by_status: BTreeMap<String, usize>,
     pub by_version: BTreeMap<(String, String), usize>,
+}
+
+/// A delivery receipt kept until its send is recorded: (status, error).
+pub(crate) type HeldReceipt = (crate::store::DeliveryStatus, Option<String>);
+
+/// The dedupe-table key under which an early receipt waits for its send.
+pub(crate) fn early_receipt_key(provider_id: &str) -> String {
+    format!("receipt:{provider_id}")
 }

@@ -179,3 +179,29 @@ async fn an_smtp_refusal_fails_the_email_without_retries() {
     assert_eq!(sink.refused(), 1, "a 5xx refusal is not retried");
     assert!(sink.received().is_empty());
 }
+
+#[tokio::test]
+async fn a_notify_step_emails_the_team_without_prospect_routing_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start();
+    let workflow = "id: alert
+channel: email
+steps:
+  - { id: hello, send: { template: hello.j2 } }
+  - { id: tell_sales, notify: { email: sales@example.com, template: alert.j2 } }
+  - { id: done, end: qualified }
+";
+    write_definitions(
+        dir.path(),
+        &[("alert", workflow)],
+        &[("hello.j2", HELLO), ("alert.j2", "Subject: New lead\n\nLead {{ prospect.name }} is ready.")],
+    );
+    let daemon = DaemonProcess::start(dir.path(), sink.port).await;
+    daemon.api.import(json!({"workflow": "alert", "name": "Camille Martin", "email": EMAIL})).await;
+    let emails = sink.wait(2).await;
+    let team = emails.iter().find(|e| e.to.iter().any(|to| to.contains("sales@example.com"))).expect("team email");
+    assert_eq!(team.header("Subject").as_deref(), Some("New lead"));
+    assert!(team.data.contains("Lead Camille Martin is ready."), "{team:?}");
+    assert_eq!(team.header("List-Unsubscribe"), None);
+    assert_eq!(team.header("Reply-To"), None);
+}

@@ -203,3 +203,50 @@ async fn a_twilio_500_is_retried_until_the_message_goes_out() {
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_receipt_that_overtakes_the_send_is_held_and_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    let slow = created(DELIVERED_SID.to_string()).set_delay(std::time::Duration::from_millis(700));
+    Mock::given(method("POST")).and(path(messages_path())).respond_with(slow).mount(&server).await;
+    let (daemon, api) = start(dir.path(), &server.uri(), false).await;
+    let id = api.import(json!({"workflow": "hello", "phone": PHONE})).await;
+    // Twilio's callback arrives while our send request is still waiting for its answer.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, _, _) = post_fixture(&api, "twilio-status-delivered").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(api.messages(&id).await[0]["status"], "queued");
+    let messages = api.wait_messages(&id, "receipt applied", |m| m[0]["status"] == "delivered").await;
+    assert_eq!(messages.len(), 1);
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn twilio_21610_takes_the_person_out_of_every_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    let refusal = json!({"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400});
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(ResponseTemplate::new(400).set_body_json(refusal))
+        .mount(&server)
+        .await;
+    let (daemon, api) = start(dir.path(), &server.uri(), false).await;
+    let id = api.import(json!({"workflow": "hello", "phone": PHONE})).await;
+    let view = api.wait_prospect(&id, "unsubscribed", |v| v["status"] == "unsubscribed").await;
+    assert_eq!(view["status"], "unsubscribed");
+    assert_eq!(api.messages(&id).await[0]["status"], "failed");
+    let response = api
+        .client
+        .post(format!("{}/v1/prospects", api.base))
+        .bearer_auth(crate::harness::ADMIN)
+        .json(&json!({"workflow": "hello", "phone": PHONE}))
+        .send()
+        .await
+        .unwrap();
+    let again: Value = response.json().await.unwrap();
+    assert_eq!(again["status"], "rejected", "a suppressed person is not imported again: {again}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    daemon.stop().await;
+}
