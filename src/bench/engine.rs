@@ -72,7 +72,7 @@ pub fn run(cx: &mut Context) -> Result<Vec<Figure>, Error> {
     }
     seeder.finish()?;
     let (reply, reply_stats) = runtime.block_on(phase(cx, &settings, &store, &tally, 2 * n as u64, "reply"))?;
-    let (completed, transitions, state_bytes) = census(&*store)?;
+    let (completed, transitions, state_bytes) = census(&store)?;
     if completed != n {
         return Err(Error::Check(format!("{completed} of {n} prospects completed as `qualified`")));
     }

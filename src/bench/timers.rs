@@ -16,7 +16,7 @@ use chrono::{DurationRound, TimeDelta, Utc};
 use super::child::{self, Daemon};
 use super::counting::Tally;
 use super::fixture::{self, Scratch};
-use super::probe::{Samples, mb};
+use super::probe::{self, Samples, mb};
 use super::restart::{FAR, big_store, seed};
 use super::{Context, Error, Figure, Scenario, Target};
 use crate::machine::Status;
@@ -82,8 +82,16 @@ fn lag(cx: &mut Context) -> Result<Vec<Figure>, Error> {
         let early = (due - Utc::now()).to_std().unwrap_or_default();
         tokio::time::sleep(early).await;
         let before = store.stats();
+        let transitions = probe::metric("qualifyd_transitions_total");
         let started = Instant::now();
-        fixture::wait_until("timers", Duration::from_secs(600), Duration::from_millis(10), || {
+        // Polls a counter, not the store: a scan every few milliseconds would compete with the
+        // engine for the same two cores and inflate the lag it measures.
+        let every = Duration::from_millis(20);
+        fixture::wait_until("timers", Duration::from_secs(600), every, || {
+            Ok(probe::metrics().is_none() || probe::metric("qualifyd_transitions_total") - transitions >= count as f64)
+        })
+        .await?;
+        fixture::wait_until("timers", Duration::from_secs(60), every, || {
             Ok(store.inner.count_timers()? == 0 && store.inner.prospects_with_inbox()?.is_empty())
         })
         .await?;

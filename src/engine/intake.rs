@@ -108,7 +108,7 @@ impl Engine {
         if let Err(message) = check_fields(&workflow, &request.fields) {
             return Ok(rejected(message));
         }
-        let _guard = self.inner.intake_lock.lock().await;
+        let guard = self.inner.intake_lock.lock().await;
         if let Some(message) = self.barred(&contact)? {
             return Ok(rejected(message));
         }
@@ -120,7 +120,11 @@ impl Engine {
         let mut batch = Batch::new();
         self.push_new_prospect(&mut batch, state)?;
         batch.push(Op::PutInbox { prospect: id.clone(), seq: self.inner.store.next_id()?, event: Event::Entered });
-        self.inner.commit(batch).await?;
+        // Decide and apply under the lock; wait for durability outside it, so concurrent imports
+        // share one flush (group commit).
+        self.inner.store.apply(batch)?;
+        drop(guard);
+        self.inner.flusher.flush().await?;
         tracing::info!(prospect = %id, workflow = %workflow.id, "prospect imported");
         self.inner.notify(&id);
         Ok(ImportOutcome { id: Some(id), status: ImportStatus::Created, error: None })
@@ -195,8 +199,11 @@ impl Engine {
         };
         let seen_key = format!("in:{}:{}", message.channel, message.id);
         let keyword = Keyword::of(&message.text);
-        let _guard = self.inner.intake_lock.lock().await;
+        let guard = self.inner.intake_lock.lock().await;
         if let Some(prospect) = self.inner.store.seen(&seen_key)? {
+            drop(guard);
+            // The original may still be waiting for its flush: acknowledge only once it is durable.
+            self.inner.flusher.flush().await?;
             let prospect = Some(prospect).filter(|p| !p.is_empty());
             return Ok(InboundOutcome { prospect, duplicate: true, created: false });
         }
@@ -275,7 +282,9 @@ impl Engine {
             None => Default::default(),
         };
         batch.push(Op::PutSeen { key: seen_key, prospect: prospect.clone().unwrap_or_default() });
-        self.inner.commit(batch).await?;
+        self.inner.store.apply(batch)?;
+        drop(guard);
+        self.inner.flusher.flush().await?;
         for id in &effect.notify {
             self.inner.notify(id);
         }

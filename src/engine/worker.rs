@@ -23,28 +23,77 @@ use crate::machine::{
 use crate::privacy::RESTRICTED;
 use crate::store::{Batch, ContactKey, DeliveryStatus, Message, Op, OptOutCause, OutboxEntry, ProcessingRecord};
 
+/// Prospects applied per flush at most: everything already queued on the shard shares one
+/// flush (group commit across prospects), then their side effects run.
+const MAX_PROSPECTS_PER_FLUSH: usize = 256;
+
 pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<String>) {
-    while let Some(prospect) = rx.recv().await {
-        if let Err(err) = process(&inner, &prospect).await {
-            tracing::error!(prospect = %prospect, error = %err, "applying events failed; they stay in the inbox and are retried");
-            let inner = Arc::downgrade(&inner);
-            tokio::spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                if let Some(inner) = inner.upgrade() {
-                    inner.notify(&prospect);
+    while let Some(first) = rx.recv().await {
+        let mut ids = vec![first];
+        while ids.len() < MAX_PROSPECTS_PER_FLUSH {
+            match rx.try_recv() {
+                Ok(id) if !ids.contains(&id) => ids.push(id),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let mut applied = Applied::default();
+        for id in ids {
+            match process(&inner, &id).await {
+                Ok(done) => {
+                    applied.actions.extend(done.actions);
+                    applied.wake.extend(done.wake);
                 }
-            });
+                Err(err) => {
+                    tracing::error!(prospect = %id, error = %err, "applying events failed; they stay in the inbox and are retried");
+                    retry_later(&inner, id);
+                }
+            }
+        }
+        if applied.actions.is_empty() && applied.wake.is_empty() {
+            continue;
+        }
+        // Commit, then act: nothing is performed before the batches above are durable.
+        if let Err(err) = inner.flusher.flush().await {
+            tracing::error!(error = %err, "flush failed; side effects wait in the outbox for the next start");
+            continue;
+        }
+        for id in &applied.wake {
+            inner.notify(id);
+        }
+        for action_id in applied.actions {
+            executor::dispatch(&inner, action_id);
         }
     }
 }
 
-/// Applies every pending event of one prospect. Safe to call twice: the second finds nothing.
-pub(crate) async fn process(inner: &Inner, id: &str) -> Result<(), Error> {
+fn retry_later(inner: &Arc<Inner>, prospect: String) {
+    let inner = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if let Some(inner) = inner.upgrade() {
+            inner.notify(&prospect);
+        }
+    });
+}
+
+/// What applying one prospect's inbox asks for once it is durable.
+#[derive(Default)]
+pub(crate) struct Applied {
+    /// Outbox entries to perform.
+    pub actions: Vec<String>,
+    /// Other prospects that got events in the same batch (opt-out everywhere).
+    pub wake: Vec<String>,
+}
+
+/// Applies every pending event of one prospect (not yet flushed: the caller flushes before it
+/// performs anything). Safe to call twice: the second finds nothing.
+pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
     let started = Instant::now();
     let _lock = inner.locks.one(id).await;
     let inbox = inner.store.inbox(id)?;
     if inbox.is_empty() {
-        return Ok(());
+        return Ok(Applied::default());
     }
     // Read after the inbox: a restriction lifted with the event that resumes it is seen lifted.
     let restricted = inner.is_restricted(id)?;
@@ -55,7 +104,7 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<(), Error> {
             batch.push(Op::DeleteInbox { prospect: id.to_string(), seq });
         }
         inner.store.apply(batch)?;
-        return Ok(());
+        return Ok(Applied::default());
     };
     let mut state = original.clone();
     let mut actions = Vec::new();
@@ -93,7 +142,7 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<(), Error> {
     }
     if state == original {
         inner.store.apply(batch)?;
-        return Ok(());
+        return Ok(Applied::default());
     }
     sync_timer(&mut batch, &original, &state);
     let mut queued = Vec::new();
@@ -141,16 +190,10 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<(), Error> {
     }
     let transitions = state.transitions - original.transitions;
     batch.push(Op::PutProspect(Box::new(state)));
-    inner.commit(batch).await?;
-    for other in &others {
-        inner.notify(other);
-    }
+    inner.store.apply(batch)?;
     metrics::counter!("qualifyd_transitions_total").increment(transitions);
     metrics::histogram!("qualifyd_step_latency_seconds").record(started.elapsed().as_secs_f64());
-    for action_id in queued {
-        executor::dispatch(inner, action_id);
-    }
-    Ok(())
+    Ok(Applied { actions: queued, wake: others })
 }
 
 fn cannot_run(state: &mut ProspectState, reason: String, now: chrono::DateTime<Utc>) {

@@ -172,8 +172,9 @@ impl KeyStore {
             self.sync_dir()?;
         }
         {
-            let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+            // Lock order everywhere: `files`, then `creating`, then `keys`.
             let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+            let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
             for (id, key) in fresh.into_values().flatten() {
                 creating.remove(&id);
                 keys.insert(id, key);
