@@ -26,8 +26,21 @@ pub(crate) fn dispatch(inner: &Inner, action_id: String) {
     if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
         return; // The outbox keeps it for the next start.
     }
+    // Waiting tasks hold a weak handle: a pending side effect never keeps a stopped engine (and
+    // its store) alive; the outbox keeps it for the next start.
+    let weak = Arc::downgrade(&inner);
+    let permits = inner.actions.clone();
+    drop(inner);
     tokio::spawn(async move {
-        let Ok(_permit) = inner.actions.clone().acquire_owned().await else { return };
+        let wait = match weak.upgrade().map(|inner| inner.store.outbox_entry(&action_id)) {
+            Some(Ok(Some(entry))) => (entry.not_before - Utc::now()).to_std().unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let Ok(_permit) = permits.acquire_owned().await else { return };
+        let Some(inner) = weak.upgrade() else { return };
         if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             return; // Shutting down: the outbox keeps it for the next start.
         }
@@ -39,10 +52,6 @@ pub(crate) fn dispatch(inner: &Inner, action_id: String) {
 
 async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
     let Some(entry) = inner.store.outbox_entry(action_id)? else { return Ok(()) };
-    let wait = (entry.not_before - Utc::now()).to_std().unwrap_or_default();
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
     let Some(state) = inner.store.prospect(&entry.prospect)? else {
         let mut batch = Batch::new();
         batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });

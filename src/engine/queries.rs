@@ -130,6 +130,42 @@ impl Engine {
         Ok(true)
     }
 
+    /// Applies a watermark receipt (Messenger `read` and `delivery` without ids): every message
+    /// sent on `channel` to this contact at or before `up_to` gets `status` (never backwards).
+    /// Returns how many messages changed.
+    pub async fn record_up_to(
+        &self,
+        channel: crate::channel::Channel,
+        contact: &crate::store::ContactKey,
+        up_to: chrono::DateTime<chrono::Utc>,
+        status: crate::store::DeliveryStatus,
+    ) -> Result<usize, Error> {
+        let _guard = self.inner.intake_lock.lock().await;
+        let mut batch = Batch::new();
+        let mut changed = 0;
+        for prospect in self.inner.store.prospects_by_contact(contact)? {
+            for mut message in self.inner.store.messages(&prospect)? {
+                let eligible = message.direction == crate::machine::Direction::Outbound
+                    && message.channel == channel
+                    && message.at <= up_to
+                    && message.provider_id.is_some()
+                    && message.status < status
+                    && message.status >= crate::store::DeliveryStatus::Sent
+                    && message.status <= crate::store::DeliveryStatus::Read;
+                if eligible {
+                    message.status = status;
+                    batch.push(Op::PutMessage { prospect: prospect.clone(), message });
+                    changed += 1;
+                }
+            }
+        }
+        if changed > 0 {
+            self.inner.commit(batch).await?;
+            metrics::counter!("qualifyd_delivery_receipts_total").increment(changed as u64);
+        }
+        Ok(changed)
+    }
+
     async fn hold_receipt(
         &self,
         provider_id: &str,

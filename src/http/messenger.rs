@@ -179,11 +179,29 @@ async fn apply(state: &Shared, event: &Event) -> Result<()> {
         for mid in &mids {
             state.engine.record_delivery(None, mid, DeliveryStatus::Delivered, None).await?;
         }
+        if delivery.mids.is_empty()
+            && let Some(up_to) = delivery.watermark.and_then(chrono::DateTime::from_timestamp_millis)
+        {
+            let contact = crate::store::ContactKey::MessengerPsid(event.sender.id.clone());
+            state
+                .engine
+                .record_up_to(crate::channel::Channel::Messenger, &contact, up_to, DeliveryStatus::Delivered)
+                .await?;
+        }
     }
     if let Some(read) = &event.read {
         let mids = lock(state).until(&event.sender.id, read.watermark, true);
         for mid in &mids {
             state.engine.record_delivery(None, mid, DeliveryStatus::Read, None).await?;
+        }
+        // Durable too (the echo index above lives in memory): everything we sent to this person
+        // on Messenger up to the watermark was read.
+        if let Some(up_to) = chrono::DateTime::from_timestamp_millis(read.watermark) {
+            let contact = crate::store::ContactKey::MessengerPsid(event.sender.id.clone());
+            state
+                .engine
+                .record_up_to(crate::channel::Channel::Messenger, &contact, up_to, DeliveryStatus::Read)
+                .await?;
         }
     }
     Ok(())

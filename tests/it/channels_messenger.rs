@@ -169,3 +169,28 @@ async fn a_bad_messenger_signature_is_refused_and_records_nothing() {
     assert!(server.received_requests().await.unwrap().is_empty());
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_read_watermark_marks_messages_read_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = graph_standin().await;
+    let (daemon, api) = start(dir.path(), &server.uri()).await;
+    let response = replay(&api.client, &api.base, "/webhooks/messenger", "messenger-message", "json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = api.prospects().await[0]["id"].as_str().unwrap().to_string();
+    api.wait_messages(&id, "answers sent", |m| {
+        outbound(m).len() == 2 && outbound(m).iter().all(|o| o["status"] == "sent")
+    })
+    .await;
+    // A restart forgets the echo index: the receipt must still land, from the store alone.
+    daemon.stop().await;
+    // An in-process restart: give the stopped daemon's last background tasks time to release the store.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (daemon, api) = start(dir.path(), &server.uri()).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let read = event("read", json!({"watermark": now}), now, false);
+    assert_eq!(post_messenger(&api.client, &api.base, &read).await.status(), StatusCode::OK);
+    let messages = api.messages(&id).await;
+    assert!(outbound(&messages).iter().all(|m| m["status"] == "read"), "{messages:#?}");
+    daemon.stop().await;
+}
