@@ -66,7 +66,9 @@ impl MessengerDriver {
         let Some(psid) = prospect.contact.messenger_psid.as_deref() else {
             return Err(DriverError::Permanent(format!("prospect {} has no Messenger id (PSID)", prospect.id)));
         };
-        let open = prospect.last_inbound_at.is_some_and(|at| Utc::now() - at < response_window());
+        // The window opens with the person's last message on Messenger, not on any channel.
+        let last = prospect.last_inbound_by_channel.get(&crate::channel::Channel::Messenger);
+        let open = last.is_some_and(|at| Utc::now() - *at < response_window());
         if !open {
             return Err(DriverError::Permanent(OUTSIDE_WINDOW.to_string()));
         }

@@ -193,6 +193,12 @@ mod tests {
         let mut state = prospect(contact);
         let (_, driver) = drivers().pop().unwrap();
         for last_inbound in [None, Some(Utc::now() - chrono::Duration::hours(25))] {
+            state.last_inbound_by_channel.clear();
+            // A recent SMS reply does not open Messenger's window.
+            state.last_inbound_by_channel.insert(Channel::Sms, Utc::now());
+            if let Some(at) = last_inbound {
+                state.last_inbound_by_channel.insert(Channel::Messenger, at);
+            }
             state.last_inbound_at = last_inbound;
             let outbound = Outbound { action_id: "p_1:1", prospect: &state, channel: Channel::Messenger, text: "hi" };
             match driver.send(outbound).await {

@@ -78,7 +78,10 @@ impl Run<'_, '_> {
                     self.run_from(self.current().or(Some(0)));
                 }
             }
-            Event::Inbound { text, at, .. } => self.on_inbound(text, *at),
+            Event::Inbound { channel, text, at } => {
+                self.state.last_inbound_by_channel.insert(*channel, *at);
+                self.on_inbound(text, *at)
+            }
             Event::TimerFired { seq } => self.on_timer(*seq),
             Event::ActionCompleted { action_id, .. } | Event::ActionFailed { action_id, .. }
                 if self.state.pending_action.as_deref() == Some(action_id.as_str())

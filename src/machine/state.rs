@@ -131,6 +131,9 @@ pub struct ProspectState {
     pub last_reply: Option<String>,
     pub last_intent: Option<String>,
     pub last_inbound_at: Option<DateTime<Utc>>,
+    /// The last message from the prospect on each channel (Messenger's 24-hour window is per channel).
+    #[serde(default)]
+    pub last_inbound_by_channel: BTreeMap<Channel, DateTime<Utc>>,
     pub recent: Vec<RecentMessage>,
     /// Day (in the send window's timezone) and number of messages sent that day.
     pub sent_on: Option<(NaiveDate, u32)>,
@@ -178,6 +181,7 @@ impl ProspectState {
             last_reply: None,
             last_intent: None,
             last_inbound_at: None,
+            last_inbound_by_channel: BTreeMap::new(),
             recent: Vec::new(),
             sent_on: None,
             unsubscribe_token,
