@@ -57,8 +57,9 @@ impl ProviderWebhooks {
                 verify_token: graph.verify_token.clone(),
             });
         }
-        webhooks.mailgun_signing_key = secret(MAILGUN_SIGNING_KEY_ENV);
-        webhooks.postmark_secret = secret(POSTMARK_SECRET_ENV);
+        // The settings keys first; the environment variables remain as a fallback.
+        webhooks.mailgun_signing_key = settings.mailgun_signing_key.clone().or_else(|| secret(MAILGUN_SIGNING_KEY_ENV));
+        webhooks.postmark_secret = settings.postmark_secret.clone().or_else(|| secret(POSTMARK_SECRET_ENV));
         webhooks
     }
 

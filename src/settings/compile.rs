@@ -18,7 +18,7 @@ pub const DEFAULT_CACHE_MB: u64 = 64;
 pub const MEGABYTE: u64 = 1024 * 1024;
 const DEFAULT_HOURS: &str = "08:00-20:00";
 
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 18] = [
     "listen",
     "public_url",
     "data_dir",
@@ -29,6 +29,8 @@ const KEYS: [&str; 16] = [
     "admin_token",
     "admin_tokens",
     "inbound_token",
+    "mailgun_signing_key",
+    "postmark_secret",
     "store",
     "ai",
     "channels",
@@ -73,6 +75,8 @@ fn settings(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Settings {
         admin_token: cx.text("admin_token").and_then(optional_secret),
         admin_tokens: admin_tokens(cx),
         inbound_token: cx.text("inbound_token").and_then(optional_secret),
+        mailgun_signing_key: cx.text("mailgun_signing_key").and_then(optional_secret),
+        postmark_secret: cx.text("postmark_secret").and_then(optional_secret),
         store: store(cx),
         ai: drivers::ai(cx),
         channels: drivers::channels(cx),

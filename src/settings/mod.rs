@@ -76,6 +76,10 @@ pub struct Settings {
     pub admin_tokens: Vec<AdminToken>,
     /// Bearer token guarding `POST /webhooks/inbound`; `None` when unset or empty.
     pub inbound_token: Option<Secret>,
+    /// Signing key of Mailgun's inbound route webhook (`POST /webhooks/email/mailgun`).
+    pub mailgun_signing_key: Option<Secret>,
+    /// Secret in the URL (or basic-auth password) of Postmark's inbound webhook.
+    pub postmark_secret: Option<Secret>,
     pub store: StoreSettings,
     pub ai: AiSettings,
     pub channels: ChannelSettings,
@@ -296,6 +300,8 @@ impl Settings {
             admin_token: None,
             admin_tokens: Vec::new(),
             inbound_token: None,
+            mailgun_signing_key: None,
+            postmark_secret: None,
             store: StoreSettings { cache_capacity_bytes: compile::DEFAULT_CACHE_MB * compile::MEGABYTE },
             ai: AiSettings::Rules,
             channels: ChannelSettings {

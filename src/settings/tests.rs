@@ -224,3 +224,11 @@ fn development_settings_use_the_outbox_everywhere() {
     assert_eq!(settings.channels.configured(), Channel::ALL.to_vec());
     assert!(matches!(settings.ai, AiSettings::Rules));
 }
+
+#[test]
+fn inbound_email_webhook_secrets_come_from_the_file_or_the_environment() {
+    let text = "mailgun_signing_key: ${MG:-}\npostmark_secret: ${PM:-}\n";
+    let settings = compile_with(text, &[("MG", "key-123")]).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(settings.mailgun_signing_key.as_ref().map(Secret::expose), Some("key-123"));
+    assert!(settings.postmark_secret.is_none(), "an empty value means not configured");
+}
