@@ -49,7 +49,9 @@ pub struct RunningApp {
     _watch: WatchGuard,
 }
 
-fn metrics_handle() -> Option<PrometheusHandle> {
+/// The process-wide Prometheus recorder, installed on first use. Shared by every daemon started
+/// in this process (tests, the bench), so `/metrics` always reads the recorder in force.
+pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -57,7 +59,7 @@ fn metrics_handle() -> Option<PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok().map(|_| handle)
         })
-        .clone()
+        .as_ref()
 }
 
 fn drivers_for(settings: &Settings) -> Result<Drivers, Error> {
@@ -135,7 +137,7 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         auth: Auth::new(tokens),
         inbound_token: settings.inbound_token.as_ref().map(|t| t.expose().to_string()),
         webhooks: crate::http::ProviderWebhooks::from_settings(&settings, &|name| std::env::var(name).ok()),
-        metrics: metrics_handle(),
+        metrics: metrics_handle().cloned(),
         reload: Some(reload),
         reloader: Some(reloader.clone()),
     };

@@ -4,10 +4,9 @@
 //! and percentiles of latency samples.
 
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Resident and peak resident memory of a process, in bytes (`/proc/<pid>/status`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -68,18 +67,10 @@ pub fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Installs the global Prometheus recorder once, for the daemon's metrics to be readable here.
-/// The daemon's own `/metrics` route then answers 404 in-process (it finds a recorder already
-/// set); nothing the bench measures goes through it.
+/// The process-wide Prometheus recorder the daemon itself installs (one per process, shared with
+/// every in-process daemon), so the daemon's metrics are readable here.
 pub fn metrics() -> Option<&'static PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            metrics::set_global_recorder(recorder).ok().map(|_| handle)
-        })
-        .as_ref()
+    crate::app::metrics_handle()
 }
 
 /// The current value of a counter (all label sets added), or a summary's `_sum` / `_count`.

@@ -184,8 +184,6 @@ async fn a_read_watermark_marks_messages_read_even_after_a_restart() {
     .await;
     // A restart forgets the echo index: the receipt must still land, from the store alone.
     daemon.stop().await;
-    // An in-process restart: give the stopped daemon's last background tasks time to release the store.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (daemon, api) = start(dir.path(), &server.uri()).await;
     let now = chrono::Utc::now().timestamp_millis();
     let read = event("read", json!({"watermark": now}), now, false);

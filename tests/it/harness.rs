@@ -72,8 +72,10 @@ impl Daemon {
         Daemon::start_with(settings_for(dir)).await
     }
 
+    /// Starts the daemon; right after a stop in this process, waits (bounded) for the old one to
+    /// let go of the store: its last background tasks end shortly after `shutdown`.
     pub async fn start_with(settings: Settings) -> Daemon {
-        let app = qualifyd::app::start(settings).await.expect("daemon starts");
+        let app = start_app(settings).await;
         let base = format!("http://{}", app.addr);
         Daemon { app: Some(app), base, client: reqwest::Client::new() }
     }
@@ -147,6 +149,23 @@ impl Daemon {
             }
             assert!(started.elapsed() < Duration::from_secs(10), "expected {count} messages, have {messages:?}");
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// `app::start`, retried while a daemon stopped in this process still holds the store's lock.
+pub async fn start_app(settings: Settings) -> RunningApp {
+    let started = Instant::now();
+    loop {
+        match qualifyd::app::start(settings.clone()).await {
+            Ok(app) => return app,
+            Err(err)
+                if err.to_string().contains("could not acquire lock")
+                    && started.elapsed() < Duration::from_secs(10) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("the daemon does not start: {err}"),
         }
     }
 }

@@ -11,7 +11,7 @@ use qualifyd::settings::{AdminToken, Role, Secret, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::harness::{ADMIN, settings_for};
+use crate::harness::{ADMIN, settings_for, start_app};
 
 pub const OPERATOR: &str = "privacy-operator-token";
 pub const VIEWER: &str = "privacy-viewer-token";
@@ -36,16 +36,7 @@ impl Node {
     /// Starts the daemon; right after a stop in this process, waits for the old one to let go
     /// of the store (its last tasks end shortly after `shutdown`).
     pub async fn start(settings: Settings) -> Node {
-        let started = Instant::now();
-        let app = loop {
-            match qualifyd::app::start(settings.clone()).await {
-                Ok(app) => break app,
-                Err(err) if err.to_string().contains("could not acquire lock") && started.elapsed() < SECS_10 => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(err) => panic!("the daemon does not start: {err}"),
-            }
-        };
+        let app = start_app(settings).await;
         let base = format!("http://{}", app.addr);
         Node { app: Some(app), base, client: reqwest::Client::builder().no_proxy().build().unwrap() }
     }
