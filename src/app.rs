@@ -18,7 +18,9 @@ use crate::store::SledStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot create the data directory {path}: {source}")]
+    #[error(
+        "cannot create or secure (mode 0700) the data directory {path}: {source}; check that the daemon's user owns it"
+    )]
     DataDir { path: String, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] crate::store::Error),
@@ -91,7 +93,7 @@ fn privacy_config(settings: &Settings) -> PrivacyConfig {
 }
 
 pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
-    std::fs::create_dir_all(&settings.data_dir)
+    crate::privacy::private_dir(&settings.data_dir)
         .map_err(|source| Error::DataDir { path: settings.data_dir.display().to_string(), source })?;
     let drivers = drivers_for(&settings)?;
     let outcome = build_catalog(&settings);

@@ -46,5 +46,25 @@ pub fn check(config: &Path) -> CheckReport {
     };
     let outcome = build_catalog(&settings);
     let workflows = outcome.catalog.as_ref().map_or(0, |c| c.workflows.len());
-    CheckReport { diagnostics: outcome.diagnostics, workflows }
+    let mut diagnostics = development_key_warning(config, &settings).into_iter().collect::<Vec<_>>();
+    diagnostics.extend(outcome.diagnostics);
+    CheckReport { diagnostics, workflows }
+}
+
+/// A warning when personal data would be sealed with the development master key: a key kept
+/// next to the data it protects protects nothing.
+fn development_key_warning(config: &Path, settings: &Settings) -> Option<Diagnostic> {
+    if !matches!(settings.privacy.master_key, settings::MasterKeySource::Development) {
+        return None;
+    }
+    let text = std::fs::read_to_string(config).unwrap_or_default();
+    let line = text.lines().position(|l| l.trim_start().starts_with("development_key")).map_or(1, |i| i as u64 + 1);
+    let column = text.lines().nth(line as usize - 1).map_or(1, |l| (l.len() - l.trim_start().len()) as u64 + 1);
+    Some(Diagnostic::warning(
+        config,
+        crate::diagnostic::Position { line, column },
+        "`privacy.development_key: true` with no master key: personal data is sealed with a key stored in \
+         the data directory, next to the data (development only). In production set QUALIFYD_MASTER_KEY \
+         (`openssl rand -base64 32`) or `privacy.master_key_file`",
+    ))
 }

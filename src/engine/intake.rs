@@ -165,13 +165,16 @@ impl Engine {
         Ok(None)
     }
 
-    /// A prospect of this person that is still running in `workflow`.
+    /// A prospect of this person that is still running in `workflow`: one that holds a contact
+    /// of the import and contradicts none of it (another phone, another name). A second person
+    /// who shares a contact (a company email) gets a prospect of their own.
     fn active_in(&self, workflow: &str, contact: &Contact) -> Result<Option<String>, Error> {
         for key in ContactKey::of(contact) {
             for id in self.inner.store.prospects_by_contact(&key)? {
                 if let Some(state) = self.inner.store.prospect(&id)?
                     && state.workflow == workflow
                     && !state.status.is_finished()
+                    && crate::engine::privacy::compatible(&state.contact, contact)
                 {
                     return Ok(Some(id));
                 }

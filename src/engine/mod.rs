@@ -29,7 +29,7 @@ use flusher::Flusher;
 pub use drivers::{
     AiProvider, AiRequest, BoxFuture, ChannelDriver, DriverError, Drivers, Outbound, OutboxDriver, RulesProvider,
 };
-pub use privacy::{PrivacyConfig, SweepReport};
+pub use privacy::{DryRun, MatchedProspect, PrivacyConfig, SweepReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -39,6 +39,9 @@ pub enum Error {
     Invalid(String),
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The identifiers of a data-subject request name several people.
+    #[error("{0}")]
+    Ambiguous(String),
 }
 
 /// Settings-level knobs of the engine.
@@ -176,6 +179,7 @@ impl Engine {
         for entry in inner.store.outbox()? {
             executor::dispatch(&inner, entry.action.id().to_string());
         }
+        engine.resume_erasures().await?;
         Ok(engine)
     }
 

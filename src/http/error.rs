@@ -110,6 +110,7 @@ impl From<engine::Error> for Error {
                 "shutting_down",
                 "the daemon is shutting down: retry against the restarted daemon",
             ),
+            engine::Error::Ambiguous(message) => Error::new(StatusCode::CONFLICT, "ambiguous_subject", message),
             engine::Error::Store(err) => Error::internal("the engine failed", &err),
         }
     }

@@ -38,6 +38,9 @@ pub async fn export(
     Extension(caller): Extension<Caller>,
     JsonBody(query): JsonBody<SubjectQuery>,
 ) -> Result<Response> {
+    if query.dry_run {
+        return dry_run(&state, &query);
+    }
     let export = state.engine.export_subject(&query, &caller.name).await?.ok_or_else(nobody)?;
     let ids = export.prospects.iter().map(|p| p.id.clone()).collect();
     let request = export.request.clone();
@@ -50,6 +53,9 @@ pub async fn erase(
     Extension(caller): Extension<Caller>,
     JsonBody(query): JsonBody<SubjectQuery>,
 ) -> Result<Response> {
+    if query.dry_run {
+        return dry_run(&state, &query);
+    }
     let receipt = state.engine.erase_subject(&query, &caller.name).await?.ok_or_else(nobody)?;
     let (ids, request) = (receipt.erased.clone(), receipt.request.clone());
     Ok(noted(receipt, ids, &request))
@@ -61,6 +67,9 @@ pub async fn restrict(
     Extension(caller): Extension<Caller>,
     JsonBody(query): JsonBody<SubjectQuery>,
 ) -> Result<Response> {
+    if query.dry_run {
+        return dry_run(&state, &query);
+    }
     receipt(state.engine.restrict(&query, &caller.name).await?)
 }
 
@@ -70,6 +79,9 @@ pub async fn unrestrict(
     Extension(caller): Extension<Caller>,
     JsonBody(query): JsonBody<SubjectQuery>,
 ) -> Result<Response> {
+    if query.dry_run {
+        return dry_run(&state, &query);
+    }
     receipt(state.engine.unrestrict(&query, &caller.name).await?)
 }
 
@@ -79,7 +91,15 @@ pub async fn object(
     Extension(caller): Extension<Caller>,
     JsonBody(query): JsonBody<SubjectQuery>,
 ) -> Result<Response> {
+    if query.dry_run {
+        return dry_run(&state, &query);
+    }
     receipt(state.engine.object(&query, &caller.name).await?)
+}
+
+/// `"dry_run": true`: what the request would touch, and why.
+fn dry_run(state: &Shared, query: &SubjectQuery) -> Result<Response> {
+    Ok(Json(state.engine.subject_dry_run(query)?).into_response())
 }
 
 fn receipt(receipt: Option<Receipt>) -> Result<Response> {

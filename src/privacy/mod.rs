@@ -53,3 +53,28 @@ impl Error {
         Error::Io { doing: doing.to_string(), path: path.display().to_string(), source }
     }
 }
+
+/// Makes `dir` (the data directory) private to the daemon's user: created 0700, every file the
+/// process creates from now on 0600 (umask 077: sled's segments, the key files), and whatever an
+/// older version left readable tightened (directories 0700, files 0600).
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // SAFETY: umask only sets the process's file-mode creation mask; it cannot fail.
+    unsafe { libc::umask(0o077) };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+            }
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        } else if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}

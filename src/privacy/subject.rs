@@ -23,6 +23,9 @@ pub struct SubjectQuery {
     pub messenger_psid: Option<String>,
     #[serde(default)]
     pub prospect_id: Option<String>,
+    /// Only list what the request would touch, and why; change and log nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 impl SubjectQuery {
@@ -158,6 +161,9 @@ pub struct Receipt {
     pub request: String,
     pub kind: RequestKind,
     pub prospects: Vec<ProspectStatus>,
+    /// What was done beyond the prospects (an objection from someone with no prospect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub completed_at: DateTime<Utc>,
 }
 

@@ -194,6 +194,9 @@ pub enum RequestKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
+    /// Accepted and being carried out (an erasure between its tombstones and its completion;
+    /// one left so by a crash is finished at the next start).
+    Received,
     Completed,
     /// No data matched the request.
     NotFound,

@@ -3,7 +3,16 @@
 use std::process::Command;
 
 fn qualifyd(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_qualifyd")).args(args).current_dir(dir).output().unwrap();
+    qualifyd_env(args, dir, &[])
+}
+
+fn qualifyd_env(args: &[&str], dir: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qualifyd"));
+    command.args(args).current_dir(dir).env_remove("QUALIFYD_MASTER_KEY");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
     let code = output.status.code().unwrap_or(-1);
     (code, String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
@@ -11,9 +20,25 @@ fn qualifyd(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
 #[test]
 fn the_shipped_configuration_checks_clean() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (code, stdout, stderr) = qualifyd(&["check", "--config", "config.example.yaml", "--deny-warnings"], root);
+    let key = [("QUALIFYD_MASTER_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")];
+    let args = ["check", "--config", "config.example.yaml", "--deny-warnings"];
+    let (code, stdout, stderr) = qualifyd_env(&args, root, &key);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("ok: 3 workflow(s)"), "{stdout}");
+}
+
+#[test]
+fn the_development_master_key_is_flagged_where_it_is_set() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, stdout, stderr) = qualifyd(&["check", "--config", "config.example.yaml"], root);
+    assert_eq!(code, 0, "a warning only: {stdout}{stderr}");
+    let text = std::fs::read_to_string(root.join("config.example.yaml")).unwrap();
+    let line = text.lines().position(|l| l.trim_start().starts_with("development_key")).unwrap() + 1;
+    let warning = stderr.lines().find(|l| l.contains("development_key")).unwrap_or_default();
+    assert!(warning.contains(&format!("config.example.yaml:{line}:")) && warning.contains("warning"), "{stderr}");
+    assert!(warning.contains("QUALIFYD_MASTER_KEY"), "says how to fix it: {warning}");
+    let (code, _, _) = qualifyd(&["check", "--config", "config.example.yaml", "--deny-warnings"], root);
+    assert_eq!(code, 1, "--deny-warnings refuses it");
 }
 
 #[test]

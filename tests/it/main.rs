@@ -17,6 +17,8 @@ mod daemon;
 mod handoff;
 mod harness;
 mod privacy_at_rest;
+mod privacy_files;
+mod privacy_identity;
 mod privacy_intake;
 mod privacy_optout;
 mod privacy_retention;

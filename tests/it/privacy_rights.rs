@@ -110,7 +110,11 @@ async fn export_gathers_every_prospect_message_and_ai_call_and_rectification_cor
     let node = start(dir.path()).await;
     let (sms, email) = person(&node).await;
 
+    // Identity is exact: the phone alone names the SMS prospect only; with the email too, both.
     let (status, export) = node.post("/v1/privacy/export", &json!({"phone": "0677001122"})).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    assert_eq!(export["prospects"].as_array().unwrap().len(), 1, "{export}");
+    let (status, export) = node.post("/v1/privacy/export", &json!({"phone": "0677001122", "email": EMAIL})).await;
     assert_eq!(status, StatusCode::OK, "{export}");
     assert_eq!(export["format"], "qualifyd.export/1");
     let prospects = export["prospects"].as_array().unwrap();
@@ -118,7 +122,7 @@ async fn export_gathers_every_prospect_message_and_ai_call_and_rectification_cor
     found.sort();
     let mut expected = vec![sms.as_str(), email.as_str()];
     expected.sort();
-    assert_eq!(found, expected, "the phone's prospect, and the email campaign through the shared email");
+    assert_eq!(found, expected, "the phone's prospect, and the email campaign by its email");
     let one = prospects.iter().find(|p| p["id"] == sms.as_str()).unwrap();
     assert_eq!(one["contact"]["phone"], PHONE);
     assert_eq!(one["contact"]["email"], EMAIL);
@@ -171,7 +175,8 @@ async fn export_gathers_every_prospect_message_and_ai_call_and_rectification_cor
 
     let log = node.engine().privacy_requests(None, 100).unwrap();
     let kinds: Vec<String> = log.requests.iter().map(|r| format!("{:?}", r.request.kind)).collect();
-    assert_eq!(kinds, ["Export", "Rectify", "Export", "Export"], "failed validations change nothing and log nothing");
+    let want = ["Export", "Export", "Rectify", "Export", "Export"];
+    assert_eq!(kinds, want, "failed validations change nothing and log nothing");
     node.stop().await;
 }
 
@@ -245,7 +250,7 @@ async fn objection_and_erasure_leave_only_a_suppression_entry_and_an_audit_trail
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(answer["error"].as_str().unwrap().contains("opted out"), "{answer}");
 
-    let (status, receipt) = node.post("/v1/privacy/erase", &json!({"phone": PHONE})).await;
+    let (status, receipt) = node.post("/v1/privacy/erase", &json!({"phone": PHONE, "email": EMAIL})).await;
     assert_eq!(status, StatusCode::OK, "{receipt}");
     let mut erased: Vec<String> = serde_json::from_value(receipt["erased"].clone()).unwrap();
     erased.sort();
@@ -261,10 +266,18 @@ async fn objection_and_erasure_leave_only_a_suppression_entry_and_an_audit_trail
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         }
     }
+    // What is left is the suppression: an export says so, an objection keeps it; nothing else.
     for body in [json!({"phone": PHONE}), json!({"email": EMAIL}), json!({"prospect_id": sms})] {
+        let by_contact = body.get("prospect_id").is_none();
         for route in ["export", "erase", "restrict", "object"] {
             let (status, answer) = node.post(&format!("/v1/privacy/{route}"), &body).await;
-            assert_eq!(status, StatusCode::NOT_FOUND, "{route} {body}: {answer}");
+            let kept = by_contact && (route == "export" || route == "object");
+            let want = if kept { StatusCode::OK } else { StatusCode::NOT_FOUND };
+            assert_eq!(status, want, "{route} {body}: {answer}");
+            if kept && route == "export" {
+                assert_eq!(answer["prospects"], json!([]), "{answer}");
+                assert_eq!(answer["suppressed_contacts"].as_array().unwrap().len(), 1, "{answer}");
+            }
         }
     }
     let (_, page) = node.get("/v1/prospects").await;

@@ -1,5 +1,6 @@
 //! The engine side of privacy: who a request is about (the contact index), the request log and
 //! the audit log, per-prospect locks, and the checks every side effect goes through.
+//! - `identity`: who a request or an opt-out is about (exact identity, no transitive merge);
 //! - `optout`: opt-out everywhere (STOP, START, HELP keywords, the one-click link, AI opt-outs);
 //! - `requests`: the data-subject rights (export, rectify, erase, restrict, unrestrict, object);
 //! - `retention`: the retention sweep and its cron schedule.
@@ -9,6 +10,7 @@
 //! takeover command, and the executor performs nothing for the prospect; only `unrestrict`
 //! clears the flag and resumes.
 
+mod identity;
 mod optout;
 mod requests;
 mod retention;
@@ -23,6 +25,8 @@ use crate::store::{
     AuditRecord, Batch, ContactKey, DeliveryStatus, Op, OutboxEntry, PrivacyRequest, RequestKind, RequestStatus,
 };
 
+pub use identity::{DryRun, MatchedProspect};
+pub(crate) use identity::{Person, Reach, compatible};
 pub(crate) use optout::Keyword;
 pub use retention::SweepReport;
 
@@ -86,60 +90,7 @@ impl Locks {
     }
 }
 
-/// A person as the contact index knows them: the prospects sharing one of their contacts.
-#[derive(Debug, Default)]
-pub(crate) struct Person {
-    pub prospects: Vec<ProspectState>,
-    /// Every contact of theirs: the ones given, and those of the prospects found.
-    pub contacts: Vec<ContactKey>,
-}
-
-impl Person {
-    pub fn ids(&self) -> Vec<String> {
-        self.prospects.iter().map(|p| p.id.clone()).collect()
-    }
-}
-
 impl Inner {
-    /// The person reachable at `seeds`: the prospects sharing one of those contacts (or `also`),
-    /// then the prospects sharing a contact with those (two hops through the contact index, no
-    /// further: two people who share one email are not merged with everyone they know), and
-    /// every contact of theirs.
-    pub(crate) fn person(&self, seeds: &[ContactKey], also: Option<ProspectState>) -> Result<Person, Error> {
-        let mut person = Person::default();
-        let mut contacts: Vec<ContactKey> = Vec::new();
-        let add_contacts = |contacts: &mut Vec<ContactKey>, keys: Vec<ContactKey>| {
-            for key in keys {
-                if !contacts.contains(&key) {
-                    contacts.push(key);
-                }
-            }
-        };
-        add_contacts(&mut contacts, seeds.to_vec());
-        if let Some(state) = also {
-            add_contacts(&mut contacts, ContactKey::of(&state.contact));
-            person.prospects.push(state);
-        }
-        for _hop in 0..2 {
-            let mut found = Vec::new();
-            for key in &contacts {
-                for id in self.store.prospects_by_contact(key)? {
-                    let known = person.prospects.iter().chain(&found).any(|p: &ProspectState| p.id == id);
-                    if !known && let Some(state) = self.store.prospect(&id)? {
-                        found.push(state);
-                    }
-                }
-            }
-            for state in &found {
-                add_contacts(&mut contacts, ContactKey::of(&state.contact));
-            }
-            person.prospects.extend(found);
-        }
-        person.contacts = contacts;
-        person.prospects.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(person)
-    }
-
     pub(crate) fn is_restricted(&self, prospect: &str) -> Result<bool, Error> {
         Ok(self.store.restriction(prospect)?.is_some())
     }
@@ -158,7 +109,7 @@ impl Inner {
     pub(crate) fn log_request(&self, batch: &mut Batch, entry: RequestDraft<'_>) -> Result<String, Error> {
         let seq = self.store.next_id()?;
         let id = format!("r_{seq}");
-        let completed = entry.status != RequestStatus::Rejected;
+        let completed = matches!(entry.status, RequestStatus::Completed | RequestStatus::NotFound);
         batch.push(Op::PutRequest(Box::new(PrivacyRequest {
             seq,
             id: id.clone(),

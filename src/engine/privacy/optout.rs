@@ -67,7 +67,7 @@ impl Inner {
         except: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, Error> {
-        let person = self.person(contacts, None)?;
+        let person = self.person(contacts, crate::engine::privacy::Reach::OwnContacts)?;
         for key in &person.contacts {
             if self.store.suppression(key)?.is_none() {
                 batch.push(Op::PutSuppression { key: key.clone(), record: Suppression { at: now, cause } });

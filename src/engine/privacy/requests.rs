@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use crate::engine::api::ProspectView;
 use crate::engine::intake::{check_fields, normalise_email, normalise_phone};
-use crate::engine::privacy::{Person, RequestDraft};
+use crate::engine::privacy::{DryRun, MatchedProspect, Person, Reach, RequestDraft};
 use crate::engine::{Engine, Error};
 use crate::machine::{AdminCommand, ProspectState, Status};
 use crate::privacy::RESTRICTED;
@@ -27,9 +27,10 @@ fn given(value: &Option<String>) -> Option<&str> {
 }
 
 impl Engine {
-    /// The person a request names. `Error::Invalid` when it names nobody or an identifier is
-    /// malformed.
-    fn resolve(&self, query: &SubjectQuery) -> Result<Person, Error> {
+    /// The person a request names: with `prospect_id`, that prospect only; otherwise the
+    /// prospects holding one of the contacts given and contradicting none (exact identity, see
+    /// `identity`). `Error::Invalid` when it names nobody or an identifier is malformed.
+    fn resolve_any(&self, query: &SubjectQuery) -> Result<Person, Error> {
         let mut seeds = Vec::new();
         if let Some(email) = given(&query.email) {
             seeds.push(ContactKey::Email(normalise_email(email).map_err(|e| Error::Invalid(format!("`email`: {e}")))?));
@@ -40,19 +41,45 @@ impl Engine {
         if let Some(psid) = given(&query.messenger_psid) {
             seeds.push(ContactKey::MessengerPsid(psid.to_string()));
         }
-        let prospect = match given(&query.prospect_id) {
-            Some(id) => self.inner.store.prospect(id)?,
-            None if seeds.is_empty() => {
-                return Err(Error::Invalid(
-                    "name the person with at least one of `email`, `phone`, `messenger_psid`, `prospect_id`".into(),
-                ));
-            }
-            None => None,
-        };
-        if prospect.is_none() && seeds.is_empty() {
-            return Ok(Person::default());
+        match given(&query.prospect_id) {
+            Some(id) => Ok(self.inner.store.prospect(id)?.map(Person::of_prospect).unwrap_or_default()),
+            None if seeds.is_empty() => Err(Error::Invalid(
+                "name the person with at least one of `email`, `phone`, `messenger_psid`, `prospect_id`".into(),
+            )),
+            None => self.inner.person(&seeds, Reach::Exact),
         }
-        self.inner.person(&seeds, prospect)
+    }
+
+    /// [`Self::resolve_any`], refusing identifiers that name several people.
+    fn resolve(&self, query: &SubjectQuery) -> Result<Person, Error> {
+        let person = self.resolve_any(query)?;
+        if person.ambiguous {
+            return Err(Error::Ambiguous(format!(
+                "these identifiers are shared by {} prospects that belong to different people (different \
+                 names or contacts): add another identifier of the person or name one `prospect_id`; \
+                 `\"dry_run\": true` lists the prospects and why each matched",
+                person.prospects.len()
+            )));
+        }
+        Ok(person)
+    }
+
+    /// `"dry_run": true` on any privacy request: what it would touch, and why; nothing changes
+    /// and nothing is logged in the request log.
+    pub fn subject_dry_run(&self, query: &SubjectQuery) -> Result<DryRun, Error> {
+        let person = self.resolve_any(query)?;
+        let unmatched_messages = self.unmatched_of(&person.contacts)?.len();
+        let mut suppressed_contacts = 0;
+        for key in &person.contacts {
+            suppressed_contacts += usize::from(self.inner.store.suppression(key)?.is_some());
+        }
+        let prospects = person
+            .prospects
+            .iter()
+            .zip(&person.matched_by)
+            .map(|(p, why)| MatchedProspect { id: p.id.clone(), workflow: p.workflow.clone(), matched_by: why.clone() })
+            .collect();
+        Ok(DryRun { dry_run: true, prospects, ambiguous: person.ambiguous, unmatched_messages, suppressed_contacts })
     }
 
     /// Unmatched messages from any of `contacts`.
@@ -94,7 +121,8 @@ impl Engine {
     pub async fn export_subject(&self, query: &SubjectQuery, actor: &str) -> Result<Option<Export>, Error> {
         let person = self.resolve(query)?;
         let unmatched = self.unmatched_of(&person.contacts)?;
-        if person.prospects.is_empty() && unmatched.is_empty() {
+        let suppressed_only = self.inner.any_suppressed(&person.contacts)?;
+        if person.prospects.is_empty() && unmatched.is_empty() && !suppressed_only {
             self.log_alone(query, RequestKind::Export, RequestStatus::NotFound, actor, Vec::new(), None).await?;
             return Ok(None);
         }
@@ -236,27 +264,79 @@ impl Engine {
         }
         let opted_out = person.prospects.iter().any(|p| p.status == Status::Unsubscribed)
             || self.inner.any_suppressed(&person.contacts)?;
+        // First, durably, in one batch: the request as received and the suppression tombstones.
+        // An erasure that a crash cuts short cannot let the person back in, and is finished at
+        // the next start (`resume_erasures`); its record is never lost.
+        let now = Utc::now();
+        let mut batch = Batch::new();
         if opted_out {
-            // First, durably: an erasure that a crash cuts short must not let the person back in.
-            let mut batch = Batch::new();
             for key in &person.contacts {
                 if self.inner.store.suppression(key)?.is_none() {
-                    let record = Suppression { at: Utc::now(), cause: OptOutCause::PriorOptOut };
+                    let record = Suppression { at: now, cause: OptOutCause::PriorOptOut };
                     batch.push(Op::PutSuppression { key: key.clone(), record });
                 }
             }
-            self.inner.commit(batch).await?;
         }
         let ids = person.ids();
+        let draft = RequestDraft {
+            kind: RequestKind::Erase,
+            status: RequestStatus::Received,
+            at: now,
+            actor,
+            identified_by: query.identified_by(),
+            prospects: ids.clone(),
+            detail: Some(format!("suppression kept: {opted_out}")),
+        };
+        let request = self.inner.log_request(&mut batch, draft)?;
+        self.inner.commit(batch).await?;
         let counts = self.erase_records(&ids, &unmatched).await?;
-        let detail = Some(format!(
+        let detail = format!(
             "{} prospect(s), {} message(s), {} unmatched message(s); suppression kept: {opted_out}",
             counts.prospects, counts.messages, counts.unmatched_messages
-        ));
-        let request =
-            self.log_alone(query, RequestKind::Erase, RequestStatus::Completed, actor, ids.clone(), detail).await?;
+        );
+        self.complete_request(&request, detail).await?;
         tracing::info!(prospects = ids.len(), unmatched = unmatched.len(), "person erased");
         Ok(Some(ErasureReceipt { request, erased: ids, counts, suppression_kept: opted_out, completed_at: Utc::now() }))
+    }
+
+    /// Marks a received request completed, once what it asked is done (keys destroyed).
+    async fn complete_request(&self, id: &str, detail: String) -> Result<(), Error> {
+        let seq: u64 =
+            id.trim_start_matches("r_").parse().map_err(|_| Error::Invalid(format!("bad request id `{id}`")))?;
+        let Some(mut request) =
+            self.inner.store.requests(Some(seq.saturating_sub(1)), 1)?.into_iter().find(|r| r.seq == seq)
+        else {
+            return Err(Error::Invalid(format!("request `{id}` is not in the request log")));
+        };
+        request.status = RequestStatus::Completed;
+        request.completed_at = Some(Utc::now());
+        request.detail = Some(detail);
+        let mut batch = Batch::new();
+        batch.push(Op::PutRequest(Box::new(request)));
+        self.inner.commit(batch).await
+    }
+
+    /// Finishes the erasures a crash cut short (logged `received`, keys maybe not destroyed).
+    pub(crate) async fn resume_erasures(&self) -> Result<usize, Error> {
+        let mut resumed = 0;
+        let pending: Vec<_> = self
+            .inner
+            .store
+            .requests(None, usize::MAX)?
+            .into_iter()
+            .filter(|r| r.kind == RequestKind::Erase && r.status == RequestStatus::Received)
+            .collect();
+        for request in pending {
+            let counts = self.erase_records(&request.prospects, &[]).await?;
+            let detail =
+                format!("finished after a restart: {} prospect(s), {} message(s)", counts.prospects, counts.messages);
+            self.complete_request(&request.id, detail).await?;
+            resumed += 1;
+        }
+        if resumed > 0 {
+            tracing::warn!(resumed, "erasures cut short by a stop were finished");
+        }
+        Ok(resumed)
     }
 
     /// Erases records with the prospects' locks held (no transition runs meanwhile).
@@ -312,15 +392,55 @@ impl Engine {
 
     /// `POST /v1/privacy/object`: the person objects to processing (GDPR art. 21): every
     /// campaign stops on every channel, and their contacts go on the suppression list.
+    /// With no prospect held (someone who wrote once, or was never imported), the contacts given
+    /// still go on the suppression list, so a later import or message starts nothing.
     pub async fn object(&self, query: &SubjectQuery, actor: &str) -> Result<Option<Receipt>, Error> {
         let person = self.resolve(query)?;
         let mut batch = Batch::new();
-        let targets = if person.prospects.is_empty() {
-            Vec::new()
-        } else {
-            self.inner.opt_out_everywhere(&mut batch, &person.contacts, OptOutCause::Objection, None, Utc::now())?
-        };
+        if person.prospects.is_empty() && !person.contacts.is_empty() {
+            return self.object_without_prospect(query, &person.contacts, actor).await.map(Some);
+        }
+        let targets =
+            self.inner.opt_out_everywhere(&mut batch, &person.contacts, OptOutCause::Objection, None, Utc::now())?;
         self.finish_request(query, person, RequestKind::Object, actor, batch, &targets).await
+    }
+
+    /// Suppresses `contacts` (keyed hashes) for an objection that found no prospect.
+    async fn object_without_prospect(
+        &self,
+        query: &SubjectQuery,
+        contacts: &[ContactKey],
+        actor: &str,
+    ) -> Result<Receipt, Error> {
+        let now = Utc::now();
+        let mut batch = Batch::new();
+        let mut added = 0;
+        for key in contacts {
+            if self.inner.store.suppression(key)?.is_none() {
+                batch.push(Op::PutSuppression {
+                    key: key.clone(),
+                    record: Suppression { at: now, cause: OptOutCause::Objection },
+                });
+                added += 1;
+            }
+        }
+        let note = format!(
+            "no prospect is held about this person; {added} contact(s) added to the suppression list \
+             ({} already on it): nothing will be sent to them and they cannot be imported",
+            contacts.len() - added
+        );
+        let draft = RequestDraft {
+            kind: RequestKind::Object,
+            status: RequestStatus::Completed,
+            at: now,
+            actor,
+            identified_by: query.identified_by(),
+            prospects: Vec::new(),
+            detail: Some(format!("{added} contact(s) suppressed, no prospect")),
+        };
+        let request = self.inner.log_request(&mut batch, draft)?;
+        self.inner.commit(batch).await?;
+        Ok(Receipt { request, kind: RequestKind::Object, prospects: Vec::new(), note: Some(note), completed_at: now })
     }
 
     /// Logs and commits a request that queued commands for `targets`, waits (bounded) until
@@ -359,7 +479,7 @@ impl Engine {
                 prospects.push(ProspectStatus { id, status: view.status, status_detail: view.status_detail });
             }
         }
-        Ok(Some(Receipt { request, kind, prospects, completed_at: Utc::now() }))
+        Ok(Some(Receipt { request, kind, prospects, note: None, completed_at: Utc::now() }))
     }
 
     /// Waits until the prospects' inboxes are empty, at most [`APPLY_WAIT`].
