@@ -125,6 +125,16 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
         }
         if state.status != Status::Unsubscribed {
             opt_out = cause_of(&event);
+            if matches!(event, Event::Admin { command: AdminCommand::Unsubscribe }) {
+                // Propagated from the person's opt-out elsewhere: its cause is on the suppression
+                // entry written with this command.
+                for key in ContactKey::of(&state.contact) {
+                    if let Some(entry) = inner.store.suppression(&key)? {
+                        opt_out = entry.cause;
+                        break;
+                    }
+                }
+            }
         }
         match inner.workflow_for(&mut state) {
             Ok(workflow) => {

@@ -1,7 +1,8 @@
 //! The audit trail of the admin API, in one place: a middleware (inside the auth layer) that
 //! appends an audit record for every authenticated request that is not a read — imports,
 //! pauses and resumes, workflow pauses, reloads, operator messages, rectifications and every
-//! privacy request — whatever its outcome.
+//! privacy request — whatever its outcome, and for every read of personal data (a prospect,
+//! its conversation, the prospect list); and `GET /v1/audit` (admin) to page through it.
 //!
 //! A record holds the token's name, `METHOD route-pattern` as the action, the prospect (the
 //! `{id}` of the path, or the prospects a handler names in an [`AuditNote`]), and a detail
@@ -12,7 +13,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use super::auth::Caller;
@@ -24,17 +25,47 @@ pub struct AuditNote {
     pub detail: Option<String>,
 }
 
+/// Reads that show personal data (names, contacts, fields, conversations): each is audited.
+const PERSONAL_READS: &[&str] = &["/v1/prospects", "/v1/prospects/{id}", "/v1/prospects/{id}/messages"];
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    #[serde(default)]
+    after: Option<u64>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /v1/audit?after=&limit=` (admin): the audit log, oldest first (100 by default), with
+/// `next_cursor` to page on.
+pub async fn list(
+    State(state): State<Shared>,
+    super::extract::QueryParams(query): super::extract::QueryParams<AuditQuery>,
+) -> super::error::Result<Response> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(super::error::Error::invalid_request(format!(
+            "`limit={limit}` must be from 1 to 1000 (default 100)"
+        )));
+    }
+    let records = state.engine.audit_log(query.after, limit)?;
+    let next_cursor = (records.len() == limit).then(|| records.last().map(|r| r.seq)).flatten();
+    Ok(axum::Json(serde_json::json!({ "records": records, "next_cursor": next_cursor })).into_response())
+}
+
 /// The largest import answer read back for its ids (10,000 outcomes fit well below).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
 /// Middleware (`route_layer`, inside `auth::require_role`).
 pub async fn record(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    if method == Method::GET || method == Method::HEAD {
-        return next.run(req).await;
-    }
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     let route = route.unwrap_or_else(|| req.uri().path().to_owned());
+    let read = method == Method::GET || method == Method::HEAD;
+    if read && !PERSONAL_READS.contains(&route.as_str()) {
+        return next.run(req).await;
+    }
     let path = req.uri().path().to_owned();
     let caller = req.extensions().get::<Caller>().cloned();
     let response = next.run(req).await;
@@ -48,7 +79,7 @@ pub async fn record(State(state): State<Shared>, req: Request, next: Next) -> Re
     {
         prospects.push(id.clone());
     }
-    let mut detail = format!("answered {}", response.status().as_u16());
+    let mut detail = format!("{}answered {}", if read { "read; " } else { "" }, response.status().as_u16());
     if route.starts_with("/v1/workflows/")
         && let Some(id) = &id
     {

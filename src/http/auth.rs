@@ -149,12 +149,14 @@ const OPERATOR_ROUTES: &[&str] =
 /// Routes under this prefix carry personal data or act on a person's rights: admin only, reads
 /// included.
 const PRIVACY_ROUTES: &str = "/v1/privacy/";
+/// The audit log: who read and changed what (admin only).
+const AUDIT_ROUTE: &str = "/v1/audit";
 
 /// The role a request needs: the privacy routes an admin, reads a viewer, the operator routes an
 /// operator, the rest an admin. `route` is the matched route pattern (`/v1/prospects/{id}`), not
 /// the concrete path.
 pub fn required_role(method: &Method, route: &str) -> Role {
-    if route.starts_with(PRIVACY_ROUTES) {
+    if route.starts_with(PRIVACY_ROUTES) || route == AUDIT_ROUTE {
         Role::Admin
     } else if method == Method::GET || method == Method::HEAD {
         Role::Viewer

@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/privacy/unrestrict", post(privacy::unrestrict))
         .route("/v1/privacy/object", post(privacy::object))
         .route("/v1/privacy/requests", get(privacy::requests))
+        .route("/v1/audit", get(audit::list))
         .route_layer(middleware::from_fn_with_state(shared.clone(), audit::record))
         .route_layer(middleware::from_fn_with_state(auth, auth::require_role));
     let routes = Router::new()

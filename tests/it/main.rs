@@ -17,6 +17,7 @@ mod daemon;
 mod handoff;
 mod harness;
 mod privacy_at_rest;
+mod privacy_audit;
 mod privacy_files;
 mod privacy_identity;
 mod privacy_intake;

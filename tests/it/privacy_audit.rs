@@ -1,0 +1,77 @@
+//! Reads are accounted for: every read of personal data through the API (a prospect, its
+//! conversation, the list) leaves an audit record (who, what, when; no personal data), the
+//! audit log pages through `GET /v1/audit` (admin only), and an opt-out that reaches a person's
+//! other prospects is recorded there with its real cause.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::write_definitions;
+use crate::privacy_support::{Node, VIEWER, settings_with_roles};
+
+const FLOW: &str = "id: flow
+channel: sms
+steps:
+  - { id: hello, send: { template: hello.j2 } }
+  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
+  - { id: bye, end: done }
+";
+
+const MAIL: &str = "id: mail
+channel: email
+steps:
+  - { id: hello, send: { template: hello.j2 } }
+  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
+  - { id: bye, end: done }
+";
+
+async fn audit(node: &Node) -> Vec<Value> {
+    let (status, page) = node.get("/v1/audit?limit=1000").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["records"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_viewers_reads_are_audited_and_only_admins_read_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    write_definitions(dir.path(), &[("flow", FLOW), ("mail", MAIL)], &[("hello.j2", "Bonjour !")]);
+    let node = Node::start(settings_with_roles(dir.path())).await;
+    let (phone, email) = ("+33611440001", "audit.person@example.org");
+    let id = node.import(json!({"workflow": "flow", "name": "Zoé Audit", "phone": phone, "email": email})).await;
+    let mail = node.import(json!({"workflow": "mail", "email": email})).await;
+    node.wait_for(&mail, "greeted", |v| v["step"] == "wait").await;
+
+    for path in [format!("/v1/prospects/{id}"), format!("/v1/prospects/{id}/messages"), "/v1/prospects".into()] {
+        let (status, _) = node.call(Method::GET, VIEWER, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let records = audit(&node).await;
+    let reads: Vec<&Value> = records.iter().filter(|r| r["actor"] == "wall").collect();
+    let actions: Vec<&str> = reads.iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["GET /v1/prospects/{id}", "GET /v1/prospects/{id}/messages", "GET /v1/prospects"],
+        "{records:#?}"
+    );
+    assert_eq!(reads[0]["prospect"], id.as_str());
+    assert!(reads[0]["detail"].as_str().unwrap().starts_with("read; answered 200"), "{:?}", reads[0]);
+    let text = serde_json::to_string(&records).unwrap();
+    for secret in [phone, email, "Zoé"] {
+        assert!(!text.contains(secret), "personal data in the audit log: {secret}");
+    }
+    let (status, answer) = node.call(Method::GET, VIEWER, "/v1/audit", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, answer) = node.get("/v1/audit?limit=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+
+    // An opt-out by SMS reaches the email campaign: recorded there as a STOP, not an operator's.
+    node.inbound("sms", phone, "STOP", "SM-audit-stop").await;
+    node.wait_for(&mail, "unsubscribed", |v| v["status"] == "unsubscribed").await;
+    let records = audit(&node).await;
+    let propagated = records
+        .iter()
+        .find(|r| r["actor"] == "system" && r["action"] == "privacy.opt_out" && r["prospect"] == mail.as_str())
+        .unwrap_or_else(|| panic!("no opt-out record for the email prospect: {records:#?}"));
+    assert!(propagated["detail"].as_str().unwrap().contains("StopWord"), "{propagated}");
+    node.stop().await;
+}
