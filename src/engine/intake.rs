@@ -131,7 +131,7 @@ impl Engine {
     }
 
     fn push_new_prospect(&self, batch: &mut Batch, state: ProspectState) -> Result<(), Error> {
-        for key in ContactKey::of(&state.contact) {
+        for key in ContactKey::of_state(&state) {
             batch.push(Op::PutContact { key, prospect: state.id.clone() });
         }
         batch.push(Op::PutToken { token: state.unsubscribe_token.clone(), prospect: state.id.clone() });

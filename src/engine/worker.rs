@@ -198,6 +198,14 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
     if restricted && held(&state) && !held(&original) {
         cancel_pending_sends(inner, &mut batch, id, Some(HELD_BY_RESTRICTION))?;
     }
+    // Emails and phones the person gave in the conversation are indexed like imported contacts.
+    let (before, after) = (ContactKey::of_state(&original), ContactKey::of_state(&state));
+    for key in after.iter().filter(|k| !before.contains(k)) {
+        batch.push(Op::PutContact { key: key.clone(), prospect: id.to_string() });
+    }
+    for key in before.iter().filter(|k| !after.contains(k)) {
+        batch.push(Op::DeleteContact { key: key.clone(), prospect: id.to_string() });
+    }
     let transitions = state.transitions - original.transitions;
     batch.push(Op::PutProspect(Box::new(state)));
     inner.store.apply(batch)?;

@@ -120,6 +120,37 @@ impl ContactKey {
         keys
     }
 
+    /// Every contact known for a prospect: those of its contact details, and the email addresses
+    /// and phone numbers (E.164) the person gave as field values, in the conversation or at
+    /// import. All are indexed, so requests find the person by any of them, and erased with them.
+    pub fn of_state(state: &crate::machine::ProspectState) -> Vec<ContactKey> {
+        let mut keys = ContactKey::of(&state.contact);
+        for value in state.fields.values().filter_map(|v| v.as_str()) {
+            if let Some(key) = ContactKey::shaped(value).filter(|k| !keys.contains(k)) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
+    /// A field value that is wholly an email address or an E.164 phone number, as a contact.
+    fn shaped(value: &str) -> Option<ContactKey> {
+        let value = value.trim();
+        let digits =
+            value.strip_prefix('+').filter(|d| (8..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()));
+        if digits.is_some() {
+            return Some(ContactKey::Phone(value.to_string()));
+        }
+        match value.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty() && domain.contains('.') && !value.contains(char::is_whitespace) =>
+            {
+                Some(ContactKey::Email(value.to_lowercase()))
+            }
+            _ => None,
+        }
+    }
+
     /// The channel this contact is reached on.
     pub fn channel(&self) -> Channel {
         match self {

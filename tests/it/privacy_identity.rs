@@ -157,3 +157,36 @@ async fn an_erasure_is_logged_received_then_completed() {
     assert!(entry.completed_at.unwrap() >= entry.received_at);
     node.stop().await;
 }
+
+const ASK: &str = "id: ask
+channel: sms
+fields:
+  email: { type: email, description: Work email, ask: \"Votre email ?\" }
+steps:
+  - { id: hello, send: { template: hello.j2 } }
+  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
+  - { id: read, ai: { prompt: hello.j2, extract: [email], reply: false } }
+  - { id: bye, end: done }
+";
+
+#[tokio::test]
+async fn an_email_given_in_the_conversation_finds_the_person_and_is_erased_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write_definitions(dir.path(), &[("ask", ASK)], &[("hello.j2", "Bonjour !")]);
+    let node = Node::start(settings_with_roles(dir.path())).await;
+    let phone = "+33611220005";
+    let id = node.import(json!({"workflow": "ask", "phone": phone})).await;
+    node.wait_for(&id, "asked", |v| v["step"] == "wait").await;
+    node.inbound("sms", phone, "c'est lea.pro@example.org", "SM-given-1").await;
+    node.wait_for(&id, "email extracted", |v| v["fields"]["email"] == "lea.pro@example.org").await;
+
+    let (status, export) = node.post("/v1/privacy/export", &json!({"email": "Lea.Pro@example.org"})).await;
+    assert_eq!(status, StatusCode::OK, "found by the email given in the conversation: {export}");
+    assert_eq!(ids(&export), vec![id.clone()]);
+    let (status, receipt) = node.post("/v1/privacy/erase", &json!({"email": "lea.pro@example.org"})).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt["counts"]["contact_index_entries"], 2, "phone and extracted email: {receipt}");
+    let (status, _) = node.post("/v1/privacy/export", &json!({"email": "lea.pro@example.org"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    node.stop().await;
+}

@@ -44,7 +44,7 @@ impl Person {
     /// The person of one prospect: that prospect only, and its contacts.
     pub fn of_prospect(state: ProspectState) -> Person {
         Person {
-            contacts: ContactKey::of(&state.contact),
+            contacts: ContactKey::of_state(&state),
             matched_by: vec![vec!["prospect_id"]],
             prospects: vec![state],
             ambiguous: false,
@@ -92,6 +92,21 @@ pub(crate) fn compatible(a: &Contact, b: &Contact) -> bool {
         && same_name(a, b)
 }
 
+/// Whether a prospect can be the person named by `seeds`: every contact given that it does not
+/// hold (directly or as a field value) must not contradict its contact details.
+fn fits_seeds(seeds: &[ContactKey], given: &Contact, state: &ProspectState) -> bool {
+    let held = ContactKey::of_state(state);
+    let mut unheld = given.clone();
+    for key in seeds.iter().filter(|k| held.contains(k)) {
+        match key {
+            ContactKey::Phone(_) => unheld.phone = None,
+            ContactKey::Email(_) => unheld.email = None,
+            ContactKey::MessengerPsid(_) => unheld.messenger_psid = None,
+        }
+    }
+    compatible(&unheld, &state.contact)
+}
+
 /// The contacts given, as a contact (for the compatibility test).
 fn seed_contact(seeds: &[ContactKey]) -> Contact {
     let mut contact = Contact::default();
@@ -117,7 +132,7 @@ impl Inner {
                     continue;
                 }
                 let Some(state) = self.store.prospect(&id)? else { continue };
-                let fits = compatible(&given, &state.contact)
+                let fits = fits_seeds(seeds, &given, &state)
                     && (!hop || kept.iter().all(|k| compatible(&k.contact, &state.contact)));
                 if fits { kept.push(state) } else { others.push(state) }
             }
@@ -127,14 +142,14 @@ impl Inner {
             visit(key, &mut kept, &mut others, false)?;
         }
         if reach == Reach::OwnContacts {
-            let theirs: Vec<ContactKey> = kept.iter().flat_map(|p| ContactKey::of(&p.contact)).collect();
+            let theirs: Vec<ContactKey> = kept.iter().flat_map(ContactKey::of_state).collect();
             for key in theirs.iter().filter(|k| !seeds.contains(k)) {
                 visit(key, &mut kept, &mut others, true)?;
             }
         }
         let mut contacts: Vec<ContactKey> = seeds.to_vec();
-        for key in kept.iter().flat_map(|p| ContactKey::of(&p.contact)) {
-            let shared = others.iter().any(|o| ContactKey::of(&o.contact).contains(&key));
+        for key in kept.iter().flat_map(ContactKey::of_state) {
+            let shared = others.iter().any(|o| ContactKey::of_state(o).contains(&key));
             if !shared && !contacts.contains(&key) {
                 contacts.push(key);
             }
@@ -145,7 +160,7 @@ impl Inner {
         let matched_by = kept
             .iter()
             .map(|p| {
-                let held = ContactKey::of(&p.contact);
+                let held = ContactKey::of_state(p);
                 let kinds: Vec<&'static str> =
                     seeds.iter().filter(|s| held.contains(s)).map(ContactKey::kind).collect();
                 if kinds.is_empty() { vec!["shares_a_contact_with_a_match"] } else { kinds }

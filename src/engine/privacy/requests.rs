@@ -228,7 +228,7 @@ impl Engine {
         let now = Utc::now();
         state.updated_at = now;
         let mut batch = Batch::new();
-        let (before, after) = (ContactKey::of(&original.contact), ContactKey::of(&state.contact));
+        let (before, after) = (ContactKey::of_state(&original), ContactKey::of_state(&state));
         for key in before.iter().filter(|k| !after.contains(k)) {
             batch.push(Op::DeleteContact { key: key.clone(), prospect: id.to_string() });
         }

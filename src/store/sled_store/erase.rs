@@ -98,7 +98,7 @@ impl SledStore {
         });
         erasure.prospects += self.remove_if_present(writes, keys::prospect(id))?;
         if let Some(state) = &state {
-            for contact in ContactKey::of(&state.contact) {
+            for contact in ContactKey::of_state(state) {
                 erasure.contact_index_entries += self.remove_if_present(writes, self.contact_key(&contact, id))?;
             }
             writes.remove(keys::token(&state.unsubscribe_token));
