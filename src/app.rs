@@ -77,6 +77,11 @@ fn drivers_for(settings: &Settings) -> Result<Drivers, Error> {
 
 /// Opens the store with its vault: the master key from the settings (refused when there is
 /// none), data keys in `data_dir/keys`, records in `data_dir/store`.
+/// `qualifyd compact`: rewrites the (stopped) daemon's store so nothing removed survives on disk.
+pub fn compact(settings: &Settings) -> Result<crate::store::compact::CompactReport, Error> {
+    Ok(crate::store::compact::compact(&settings.data_dir.join("store"))?)
+}
+
 pub fn open_store(settings: &Settings) -> Result<SledStore, Error> {
     let master = crate::privacy::master::load(&settings.privacy.master_key, &settings.data_dir)?;
     let secret = settings.privacy.suppression_secret.as_ref().map(|s| s.expose().as_bytes());

@@ -71,6 +71,15 @@ pub enum Command {
         /// Script files or directories (searched recursively for `*.yaml`).
         paths: Vec<PathBuf>,
     },
+    /// Rewrite the store so that nothing erased or rectified survives in old files (stop the
+    /// daemon first). Run it after erasures and retention sweeps; docs/privacy.md has a schedule.
+    Compact {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        /// The data directory (default: `data_dir` of the settings).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Measure the daemon on this machine, each figure beside a baseline from the same run.
     /// Build with `--release` for figures that mean anything.
     Bench {

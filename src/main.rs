@@ -57,6 +57,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Compact { config, data_dir } => compact(&config, data_dir),
         Command::Serve { config, listen, data_dir } => {
             init_tracing();
             let runtime = match tokio::runtime::Runtime::new() {
@@ -104,6 +105,32 @@ async fn serve(
     println!("qualifyd listening on http://{}", app.addr);
     app.run_until_signal().await?;
     Ok(())
+}
+
+fn compact(config: &std::path::Path, data_dir: Option<std::path::PathBuf>) -> ExitCode {
+    let mut settings = match qualifyd::settings::load(config) {
+        Ok(settings) => settings,
+        Err(diagnostics) => {
+            diagnostics.iter().for_each(|d| eprintln!("{d}"));
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = data_dir {
+        settings.data_dir = dir;
+    }
+    match qualifyd::app::compact(&settings) {
+        Ok(report) => {
+            println!(
+                "compacted: {} entries kept; {} bytes before, {} after",
+                report.entries, report.bytes_before, report.bytes_after
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Settings, workflow or usage problems of `simulate` and `test`: exit status 2.

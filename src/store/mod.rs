@@ -10,6 +10,7 @@
 //! suppressed by keyed hash only. [`Store::erase`] removes a subject's records and destroys its
 //! data key; afterwards every write about that subject is dropped.
 
+pub mod compact;
 mod keys;
 mod records;
 mod sled_store;

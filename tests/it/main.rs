@@ -18,6 +18,7 @@ mod handoff;
 mod harness;
 mod privacy_at_rest;
 mod privacy_audit;
+mod privacy_compact;
 mod privacy_files;
 mod privacy_identity;
 mod privacy_intake;

@@ -14,6 +14,7 @@ pub const PHRASES: &[&str] = &[
     "ne plus me recontacter", "ne me recontactez plus", "ne plus me solliciter", "ne me sollicitez plus",
     "ne m ecrivez plus", "ne m ecris plus", "ne m envoyez plus", "ne m appelez plus", "ne me relancez plus",
     "ne plus me relancer", "ne plus etre relance", "ne plus recevoir", "ne veux plus recevoir",
+    "souhaite plus recevoir", "veux plus recevoir", "plus recevoir vos", "plus recevoir de",
     "ne me derangez plus", "ne plus me deranger", "ne plus m ecrire", "ne plus m envoyer",
     // French: stop doing it
     "arretez de me contacter", "arretez de m ecrire", "arretez de m envoyer", "arretez de m appeler",

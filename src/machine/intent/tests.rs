@@ -71,6 +71,7 @@ const OPT_OUTS: &[&str] = &[
     "How do I unsubscribe?",
     "Not interested. Stop.",
     "Pas intéressé, stop",
+    "Je ne souhaite plus recevoir vos mails",
 ];
 
 /// Messages that name stopping, removing or calling, but do not object to being contacted.
