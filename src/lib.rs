@@ -2,6 +2,7 @@
 //! - `diagnostic`: located problems (`file:line:col: severity: message`).
 //! - `yaml`: the single YAML parsing entry point, with positions.
 //! - `channel`: the channel enum (sms, email, messenger).
+//! - `text`: folding of what people write (case, accents, apostrophes) and its cut into words.
 //! - `channels`: the provider drivers (Twilio SMS, SMTP email, Messenger Graph API), rate limits, reply routing.
 //! - `schedule`: durations, days, hours and send windows.
 //! - `settings`: the daemon's own config.yaml -> typed `Settings` (env-var secrets resolved).
@@ -32,4 +33,5 @@ pub mod schedule;
 pub mod settings;
 pub mod simulate;
 pub mod store;
+pub mod text;
 pub mod yaml;

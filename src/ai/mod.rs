@@ -25,36 +25,7 @@ pub use rules::{rules_answer, rules_reading};
 /// Messages up to this many characters may be a bare answer to the question last asked.
 pub(crate) const SHORT_ANSWER: usize = 60;
 
-/// Lower-cases `text`, strips the accents of common Latin letters (`É` -> `e`, `œ` -> `oe`),
-/// turns typographic apostrophes into `'` and non-breaking spaces into spaces.
-pub(crate) fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars().flat_map(char::to_lowercase) {
-        match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => out.push('a'),
-            'ç' => out.push('c'),
-            'è' | 'é' | 'ê' | 'ë' => out.push('e'),
-            'ì' | 'í' | 'î' | 'ï' => out.push('i'),
-            'ñ' => out.push('n'),
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => out.push('o'),
-            'ù' | 'ú' | 'û' | 'ü' => out.push('u'),
-            'ý' | 'ÿ' => out.push('y'),
-            'œ' => out.push_str("oe"),
-            'æ' => out.push_str("ae"),
-            'ß' => out.push_str("ss"),
-            '’' | '‘' | '`' | 'ʼ' => out.push('\''),
-            '\u{a0}' | '\u{202f}' | '\u{2009}' => out.push(' '),
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// The words of already folded text: runs of alphanumeric characters (`_` separates words, so
-/// an enum value `this_quarter` reads as `this quarter`).
-pub(crate) fn words(folded: &str) -> Vec<String> {
-    folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
-}
+pub(crate) use crate::text::{fold, words};
 
 /// One inbound message, prepared once for every matcher.
 #[derive(Debug, Clone)]
@@ -248,20 +219,6 @@ pub(crate) fn yes_no(message: &Message) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fold_strips_case_and_accents() {
-        let cases = [
-            ("Élève À ÇA", "eleve a ca"),
-            ("L’Année Prochaine", "l'annee prochaine"),
-            ("Œuvre, Straße", "oeuvre, strasse"),
-            ("1\u{a0}500\u{202f}€", "1 500 €"),
-            ("déjà vu ?", "deja vu ?"),
-        ];
-        for (text, want) in cases {
-            assert_eq!(fold(text), want, "{text}");
-        }
-    }
 
     #[test]
     fn phrases_match_whole_words_only() {

@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::Message;
 use super::reading::Reader;
 use crate::catalog::model::{AiStep, Field, FieldType, Intents, Workflow};
-use crate::machine::intent::is_stop_word;
+use crate::machine::intent::is_opt_out;
 use crate::machine::{AiAnswer, ProspectState};
 
 /// Closing lines once every required field is known.
@@ -48,13 +48,6 @@ impl Intent {
     }
 }
 
-#[rustfmt::skip]
-const OPT_OUT: &[&str] = &[
-    "stop", "stopall", "unsubscribe", "opt out", "remove me", "leave me alone", "do not contact",
-    "don't contact", "stop texting", "desinscrire", "desinscrivez", "desinscription", "ne plus recevoir",
-    "plus recevoir", "arretez", "laissez moi tranquille", "ne m'ecrivez plus", "ne me contactez plus",
-    "plus de messages",
-];
 #[rustfmt::skip]
 const NEGATIVE: &[&str] = &[
     "not interested", "not really interested", "no longer interested", "no thanks", "no thank you",
@@ -111,7 +104,7 @@ fn intent(message: &Message, intents: &Intents) -> Option<Intent> {
     if message.words.is_empty() && !message.raw.contains('?') {
         return None;
     }
-    if is_stop_word(&message.raw) || message.contains_any(OPT_OUT) || message.contains_any(&intents.opt_out) {
+    if is_opt_out(&message.raw) || message.contains_any(&intents.opt_out) {
         return Some(Intent::OptOut);
     }
     if message.contains_any(NEGATIVE) || message.contains_any(&intents.negative) {

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::engine::privacy::{HELD_BY_RESTRICTION, cancel_send, held_by_restriction};
 use crate::engine::{Error, Inner, executor};
-use crate::machine::intent::is_stop_word;
+use crate::machine::intent::is_opt_out;
 use crate::machine::{
     Action, ActionResult, AdminCommand, Direction, Event, MachineEnv, ProspectState, Status, StatusChange, apply,
 };
@@ -261,7 +261,7 @@ fn processing_record(
 /// Why an event would unsubscribe a prospect, for its suppression entries.
 fn cause_of(event: &Event) -> OptOutCause {
     match event {
-        Event::Inbound { text, .. } if is_stop_word(text) => OptOutCause::StopWord,
+        Event::Inbound { text, .. } if is_opt_out(text) => OptOutCause::StopWord,
         Event::ActionCompleted { result: ActionResult::Ai(answer), .. }
             if answer.intent.as_deref() == Some("opt_out") =>
         {

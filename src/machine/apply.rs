@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use crate::catalog::model::{StepIndex, StepKind, WaitFor, Workflow};
 use crate::machine::action::Action;
 use crate::machine::event::{ActionResult, AdminCommand, AiAnswer, Event};
-use crate::machine::intent::is_stop_word;
+use crate::machine::intent::is_opt_out;
 use crate::machine::render::{expression_context, template_context, to_json, window_for};
 use crate::machine::state::{Direction, ProspectState, Status, StatusChange, Timer, TimerPurpose};
 use crate::schedule::SendWindow;
@@ -115,7 +115,7 @@ impl Run<'_, '_> {
         if self.state.status.is_finished() || matches!(self.state.status, Status::Failed { .. }) {
             return;
         }
-        if is_stop_word(text) {
+        if is_opt_out(text) {
             self.unsubscribe();
             return;
         }

@@ -134,7 +134,7 @@ impl ContactKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptOutCause {
-    /// An inbound STOP keyword (STOP, ARRET, UNSUBSCRIBE...).
+    /// An inbound opt-out: a STOP keyword or a phrase of the lexicon (`machine::intent`).
     StopWord,
     /// The one-click unsubscribe link (`/u/{token}`).
     Link,

@@ -17,6 +17,7 @@ mod daemon;
 mod handoff;
 mod harness;
 mod privacy_at_rest;
+mod privacy_intake;
 mod privacy_optout;
 mod privacy_retention;
 mod privacy_rights;

@@ -11,13 +11,14 @@ use chrono::{DateTime, Utc};
 use crate::channel::Channel;
 use crate::engine::privacy::RequestDraft;
 use crate::engine::{Engine, Error, Inner};
-use crate::machine::intent::{is_help_word, is_start_word, is_stop_word};
+use crate::machine::intent::{is_help_word, is_opt_out, is_start_word};
 use crate::machine::{Action, AdminCommand, Direction, Status};
 use crate::store::{
     Batch, ContactKey, DeliveryStatus, Message, Op, OptOutCause, OutboxEntry, RequestKind, RequestStatus, Suppression,
 };
 
-/// A message that is one keyword by itself.
+/// What a message asks by itself: an opt-out (a keyword or a phrase of the lexicon, decided at
+/// intake whatever the state of the sender's prospects), START or HELP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Keyword {
     Stop,
@@ -27,7 +28,7 @@ pub(crate) enum Keyword {
 
 impl Keyword {
     pub fn of(text: &str) -> Option<Keyword> {
-        if is_stop_word(text) {
+        if is_opt_out(text) {
             Some(Keyword::Stop)
         } else if is_start_word(text) {
             Some(Keyword::Start)
