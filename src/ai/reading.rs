@@ -179,3 +179,78 @@ fn original_case(raw: &str, folded: &str, value: &str) -> String {
         _ => value.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::catalog::model::Phrases;
+
+    fn field(kind: FieldType, phrases: Phrases, unit: Option<Unit>) -> Field {
+        Field { name: "f".into(), kind, description: String::new(), ask: Some("?".into()), required: true, phrases, unit }
+    }
+
+    fn read(field: &Field, text: &str, answering: bool) -> Option<(Value, bool, String)> {
+        let message = Message::new(text);
+        Reader::new(&message).read(field, answering).map(|r| (r.value, r.clear, r.because))
+    }
+
+    fn boss() -> Field {
+        let list = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        let phrases = Phrases { yes: list(&["décideur", "c'est moi qui décide"]), no: list(&["mon associé"]), before: vec![] };
+        field(FieldType::Bool, phrases, None)
+    }
+
+    #[test]
+    fn bool_phrases_anywhere_negated_and_bare_answers_at_a_clause_start() {
+        let boss = boss();
+        let cases = [
+            ("Budget 2k, et c'est moi qui décide", false, Some((json!(true), "\"c'est moi qui décide\""))),
+            ("je ne suis pas le décideur", false, Some((json!(false), "\"décideur\" negated"))),
+            ("je dois voir avec mon associé", false, Some((json!(false), "\"mon associé\""))),
+            ("oui", false, None),
+            ("oui", true, Some((json!(true), "\"oui\" answering the question"))),
+            ("Bonjour, non c'est pas moi", true, Some((json!(false), "\"non\" answering the question"))),
+            ("correction : le budget c'est 1200 pas 1500", true, None),
+            ("c'est pour quoi exactement ?", true, None),
+            ("not sure", true, None),
+        ];
+        for (text, answering, want) in cases {
+            let got = read(&boss, text, answering).map(|(v, _, because)| (v, because));
+            assert_eq!(got, want.map(|(v, b)| (v, b.to_string())), "{text}");
+        }
+    }
+
+    #[test]
+    fn counts_with_units_and_lead_ins() {
+        let staff = field(FieldType::Number, Phrases { before: vec!["équipe de".into()], ..Phrases::default() }, Some(Unit::People));
+        let cases = [
+            ("We are 25 people, budget 4k", false, Some((json!(25), true))),
+            ("une équipe de 12, budget 900€", false, Some((json!(12), true))),
+            ("budget 900€", false, None),
+            ("12", true, Some((json!(12), false))),
+            ("12", false, None),
+        ];
+        for (text, answering, want) in cases {
+            assert_eq!(read(&staff, text, answering).map(|(v, c, _)| (v, c)), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn amounts_in_words_corrections_and_strings_after_a_phrase() {
+        let budget = field(FieldType::Number, Phrases::default(), None);
+        assert_eq!(read(&budget, "deux mille par mois", false).map(|r| r.0), Some(json!(2000)));
+        assert_eq!(read(&budget, "finalement plutôt 3000", false).map(|r| (r.0, r.1)), Some((json!(3000), true)));
+        assert_eq!(read(&budget, "3000", false), None);
+        let values = ["solar", "heat_pump"].map(String::from).to_vec();
+        let synonyms = [("heat_pump".to_string(), vec!["pompe à chaleur".to_string()])].into();
+        let need = field(FieldType::Enum { values, synonyms }, Phrases::default(), None);
+        let got = read(&need, "solar au départ, finalement plutôt une pompe à chaleur", false);
+        assert_eq!(got, Some((json!("heat_pump"), true, "\"pompe à chaleur\"".to_string())));
+        assert_eq!(read(&need, "pas de solar, merci", false), None);
+        let zip = field(FieldType::String, Phrases { before: vec!["code postal".into()], ..Phrases::default() }, None);
+        let got = read(&zip, "Panneaux svp. Code postal : 69003, merci", false);
+        assert_eq!(got, Some((json!("69003"), true, "after \"code postal\"".to_string())));
+    }
+}

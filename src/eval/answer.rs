@@ -1,7 +1,8 @@
 //! Who answers the cases: the provider code the daemon runs, not a copy. `rules` is
 //! [`crate::ai::rules_answer`]; `openai` is [`crate::ai::OpenAiProvider::ask`] against the server
 //! the settings name, or a replay file of its recorded answers (checked like a live answer), so
-//! a comparison can be re-run offline, in CI.
+//! a comparison can be re-run offline, in CI. Opt-outs are recognised before any provider, as at
+//! the daemon's intake.
 
 use std::path::{Path, PathBuf};
 
@@ -65,8 +66,12 @@ impl Answerer {
         }
     }
 
-    /// The answer to one case.
+    /// The answer to one case. An opt-out is decided as the daemon decides it, at intake, by
+    /// the one opt-out lexicon (`machine::intent`): such a reply never reaches a provider.
     pub fn answer(&mut self, corpus: &Corpus, case: &Case) -> Result<AiAnswer, Error> {
+        if crate::machine::intent::is_opt_out(&case.reply) {
+            return Ok(AiAnswer { intent: Some("opt_out".into()), ..AiAnswer::default() });
+        }
         let state = case_state(&corpus.workflow, case);
         let step = corpus.ai_step();
         match self {

@@ -8,6 +8,8 @@ pub mod answer;
 pub mod corpus;
 pub mod report;
 pub mod score;
+#[cfg(test)]
+mod tests;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -158,3 +158,54 @@ fn raw_type_name(kind: RawFieldType) -> &'static str {
         RawFieldType::Phone => "phone",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::catalog::model::{Phrases, Unit, WorkflowSource};
+    use crate::catalog::{CompileOptions, compile_source};
+
+    fn compile(fields: &str) -> Result<Vec<crate::catalog::model::Field>, Vec<String>> {
+        let text = format!("id: lead\nchannel: sms\nfields:\n{fields}steps:\n  - {{ id: done, end: qualified }}\n");
+        let source = WorkflowSource { file: "lead.yaml".into(), text, templates: BTreeMap::new() };
+        compile_source(&source, &CompileOptions::default())
+            .map(|w| w.fields)
+            .map_err(|d| d.iter().map(|d| format!("{}: {}", d.line, d.message)).collect())
+    }
+
+    #[test]
+    fn phrases_and_units_compile_by_type() {
+        let fields = compile(
+            "  boss: { type: bool, phrases: { yes: [\"c'est moi\"], no: [\"mon associé\"] } }\n  \
+             staff: { type: number, unit: people, phrases: [équipe de] }\n  \
+             zip: { type: string, phrases: [code postal] }\n",
+        )
+        .expect("compiles");
+        assert_eq!(fields[0].phrases, Phrases { yes: vec!["c'est moi".into()], no: vec!["mon associé".into()], before: vec![] });
+        assert_eq!((fields[1].unit, fields[1].phrases.before.as_slice()), (Some(Unit::People), &["équipe de".to_string()][..]));
+        assert_eq!(fields[2].phrases.before, ["code postal"]);
+    }
+
+    #[test]
+    fn misplaced_phrases_and_units_are_located_errors_all_at_once() {
+        let problems = compile(
+            "  boss: { type: bool, phrases: [oui] }\n  \
+             budget: { type: number, unit: peple }\n  \
+             need: { type: enum, values: [a], phrases: [x] }\n  \
+             mail: { type: email, unit: people }\n  \
+             both: { type: bool, phrases: { yes: [\"C'est moi\"], no: [\"c est moi\", \"!!\"] } }\n",
+        )
+        .expect_err("six problems");
+        let mut problems = problems;
+        problems.sort();
+        assert_eq!(problems, [
+            "4: field `boss`: a bool field lists its phrases as `{ yes: [...], no: [...] }`",
+            "5: field `budget`: unknown unit `peple` (did you mean `people`?); write one of euros, people, months",
+            "6: field `need`: an enum field lists its phrases as `synonyms` of each value",
+            "7: field `mail`: `unit` only applies to `type: number`",
+            "8: field `both`: `C'est moi` is both a yes and a no phrase (as `c est moi`); keep it in one list",
+            "8: field `both`: the phrase `!!` has no letters or digits to match",
+        ]);
+    }
+}
