@@ -73,9 +73,11 @@ const NUMBER_WORDS: &[(&str, u64)] = &[
 fn word_amount(message: &Message) -> Option<Amount> {
     let words = &message.words;
     let at = words.iter().position(|w| w == "mille" || w == "thousand")?;
-    let times = at.checked_sub(1).and_then(|b| NUMBER_WORDS.iter().find(|(w, _)| *w == words[b])).map_or(1, |(_, n)| *n);
+    let times =
+        at.checked_sub(1).and_then(|b| NUMBER_WORDS.iter().find(|(w, _)| *w == words[b])).map_or(1, |(_, n)| *n);
     let next: Vec<&str> = words.iter().skip(at + 1).take(3).map(String::as_str).collect();
-    let marked = next.iter().any(|w| CURRENCY_WORDS.contains(w) || matches!(*w, "mois" | "month" | "mensuel" | "monthly"));
+    let marked =
+        next.iter().any(|w| CURRENCY_WORDS.contains(w) || matches!(*w, "mois" | "month" | "mensuel" | "monthly"));
     Some(Amount { value: Number::from(times * 1000), marked })
 }
 
@@ -99,14 +101,26 @@ pub(crate) fn count(message: &Message, units: &[&str], before: &[String]) -> Opt
         .collect();
     let mut bare = None;
     for (i, word) in words.iter().enumerate() {
-        let Some(value) = word.parse::<u64>().ok().or_else(|| NUMBER_WORDS.iter().find(|(w, _)| w == word && word.len() > 1).map(|(_, n)| *n)) else {
+        let Some(value) = word
+            .parse::<u64>()
+            .ok()
+            .or_else(|| NUMBER_WORDS.iter().find(|(w, _)| w == word && word.len() > 1).map(|(_, n)| *n))
+        else {
             continue;
         };
         if let Some(unit) = words.get(i + 1).filter(|w| units.contains(&w.as_str())) {
-            return Some(Count { value: Number::from(value), marked: true, because: Some(format!("\"{word} {unit}\"")) });
+            return Some(Count {
+                value: Number::from(value),
+                marked: true,
+                because: Some(format!("\"{word} {unit}\"")),
+            });
         }
         if let Some((_, phrase)) = leads.iter().find(|(end, _)| *end <= i && i <= end + 2) {
-            return Some(Count { value: Number::from(value), marked: true, because: Some(format!("after \"{phrase}\"")) });
+            return Some(Count {
+                value: Number::from(value),
+                marked: true,
+                because: Some(format!("after \"{phrase}\"")),
+            });
         }
         if bare.is_none() && word.chars().all(|c| c.is_ascii_digit()) {
             bare = Some(Count { value: Number::from(value), marked: false, because: None });

@@ -155,7 +155,7 @@ pub(crate) fn enum_mentions(
             }
         }
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.sort_by_key(|a| a.0);
     let mut out: Vec<Mention> = Vec::new();
     let mut covered = 0;
     for ((at, std::cmp::Reverse(length), _), mention) in found {

@@ -109,12 +109,10 @@ impl<'m> Reader<'m> {
                 }
             }
             let at_start = message.clause_starts.contains(&at) && (!question || at == 0);
-            if answering && at_start {
-                if let Some((meaning, phrase)) = yes_no_at(message, at) {
-                    let meaning = meaning?;
-                    let clear = self.correction.is_some();
-                    return Some(reading(Value::Bool(meaning), clear, &format!("\"{phrase}\" answering the question")));
-                }
+            if let Some((meaning, phrase)) = yes_no_at(message, at).filter(|_| answering && at_start) {
+                let meaning = meaning?;
+                let clear = self.correction.is_some();
+                return Some(reading(Value::Bool(meaning), clear, &format!("\"{phrase}\" answering the question")));
             }
         }
         None
@@ -127,15 +125,8 @@ impl<'m> Reader<'m> {
             let wanted = super::words(&super::fold(phrase));
             let Some(&at) = self.message.positions(phrase).first() else { continue };
             // Char offset in the folded text just after the phrase's last word.
-            let mut seen = 0;
-            let mut end = None;
-            for (offset, word) in word_spans(folded) {
-                if seen == at + wanted.len() - 1 {
-                    end = Some(offset + word.len());
-                    break;
-                }
-                seen += 1;
-            }
+            let last = at + wanted.len() - 1;
+            let end = word_spans(folded).nth(last).map(|(offset, word)| offset + word.len());
             let rest = &folded[end?..];
             let value: String = rest
                 .trim_start_matches(|c: char| c.is_whitespace() || ":=-".contains(c))
@@ -172,7 +163,9 @@ fn original_case(raw: &str, folded: &str, value: &str) -> String {
     let lowered: String = raw.chars().flat_map(char::to_lowercase).collect();
     let start = folded.find(value);
     match start {
-        Some(start) if lowered.chars().count() == folded.chars().count() && raw.chars().count() == folded.chars().count() => {
+        Some(start)
+            if lowered.chars().count() == folded.chars().count() && raw.chars().count() == folded.chars().count() =>
+        {
             let first = folded[..start].chars().count();
             raw.chars().skip(first).take(value.chars().count()).collect()
         }
@@ -188,7 +181,15 @@ mod tests {
     use crate::catalog::model::Phrases;
 
     fn field(kind: FieldType, phrases: Phrases, unit: Option<Unit>) -> Field {
-        Field { name: "f".into(), kind, description: String::new(), ask: Some("?".into()), required: true, phrases, unit }
+        Field {
+            name: "f".into(),
+            kind,
+            description: String::new(),
+            ask: Some("?".into()),
+            required: true,
+            phrases,
+            unit,
+        }
     }
 
     fn read(field: &Field, text: &str, answering: bool) -> Option<(Value, bool, String)> {
@@ -198,7 +199,8 @@ mod tests {
 
     fn boss() -> Field {
         let list = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
-        let phrases = Phrases { yes: list(&["décideur", "c'est moi qui décide"]), no: list(&["mon associé"]), before: vec![] };
+        let phrases =
+            Phrases { yes: list(&["décideur", "c'est moi qui décide"]), no: list(&["mon associé"]), before: vec![] };
         field(FieldType::Bool, phrases, None)
     }
 
@@ -224,7 +226,11 @@ mod tests {
 
     #[test]
     fn counts_with_units_and_lead_ins() {
-        let staff = field(FieldType::Number, Phrases { before: vec!["équipe de".into()], ..Phrases::default() }, Some(Unit::People));
+        let staff = field(
+            FieldType::Number,
+            Phrases { before: vec!["équipe de".into()], ..Phrases::default() },
+            Some(Unit::People),
+        );
         let cases = [
             ("We are 25 people, budget 4k", false, Some((json!(25), true))),
             ("une équipe de 12, budget 900€", false, Some((json!(12), true))),

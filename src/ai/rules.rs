@@ -78,7 +78,11 @@ pub fn rules_answer(workflow: &Workflow, step: &AiStep, state: &ProspectState) -
 }
 
 /// [`rules_answer`], with what each extracted field was read from (field -> phrase).
-pub fn rules_reading(workflow: &Workflow, step: &AiStep, state: &ProspectState) -> (AiAnswer, BTreeMap<String, String>) {
+pub fn rules_reading(
+    workflow: &Workflow,
+    step: &AiStep,
+    state: &ProspectState,
+) -> (AiAnswer, BTreeMap<String, String>) {
     let message = Message::new(state.last_reply.as_deref().unwrap_or_default());
     let intent = intent(&message, &workflow.intents);
     let (fields, because) = extract_fields(workflow, step, state, &message, intent);
@@ -132,7 +136,9 @@ fn first_missing<'w>(workflow: &'w Workflow, known: &BTreeMap<String, Value>) ->
 /// before the reply, else the first missing required field (the one our reply would ask).
 fn asked<'w>(workflow: &'w Workflow, state: &ProspectState) -> Option<&'w Field> {
     let ours = state.recent.iter().rev().find(|m| m.direction == crate::machine::Direction::Outbound);
-    let by_text = ours.and_then(|m| workflow.fields.iter().find(|f| f.ask.as_deref().is_some_and(|a| m.text.trim().ends_with(a.trim()))));
+    let by_text = ours.and_then(|m| {
+        workflow.fields.iter().find(|f| f.ask.as_deref().is_some_and(|a| m.text.trim().ends_with(a.trim())))
+    });
     by_text.or_else(|| first_missing(workflow, &state.fields))
 }
 

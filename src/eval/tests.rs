@@ -42,9 +42,10 @@ fn every_corpus_problem_is_located_at_once() {
 
 #[test]
 fn unknown_workflow_and_missing_cases() {
-    assert_eq!(problems("workflow: inbound-leed\ncases: []\n"), [
-        "1:11: unknown workflow `inbound-leed` (did you mean `inbound-lead`?)"
-    ]);
+    assert_eq!(
+        problems("workflow: inbound-leed\ncases: []\n"),
+        ["1:11: unknown workflow `inbound-leed` (did you mean `inbound-lead`?)"]
+    );
     assert_eq!(problems("workflow: inbound-lead\ncases: []\n"), ["2:1: the corpus has no cases"]);
 }
 
@@ -104,7 +105,11 @@ fn opt_outs_are_decided_by_the_lexicon_before_any_provider() {
 
 #[test]
 fn openai_without_settings_or_replay_says_what_to_do() {
-    let options = EvalOptions { config: "config.example.yaml".into(), provider: ProviderChoice::OpenAi, ..EvalOptions::default() };
+    let options = EvalOptions {
+        config: "config.example.yaml".into(),
+        provider: ProviderChoice::OpenAi,
+        ..EvalOptions::default()
+    };
     let err = run_eval(&options, &mut Vec::new()).expect_err("the example settings use rules");
     assert!(err.to_string().contains("--provider openai needs an `ai:` section with `provider: openai`"), "{err}");
 }

@@ -111,7 +111,13 @@ fn compile_phrases(ctx: &mut Ctx<'_>, name: &str, raw: &RawField) -> Phrases {
             return Phrases::default();
         }
         (_, RawFieldType::Email | RawFieldType::Phone) => {
-            ctx.error(at, format!("field `{name}`: `phrases` do not apply to `type: {}` (its values are read by their shape)", raw_type_name(raw.kind)));
+            ctx.error(
+                at,
+                format!(
+                    "field `{name}`: `phrases` do not apply to `type: {}` (its values are read by their shape)",
+                    raw_type_name(raw.kind)
+                ),
+            );
             return Phrases::default();
         }
     };
@@ -127,7 +133,10 @@ fn compile_phrases(ctx: &mut Ctx<'_>, name: &str, raw: &RawField) -> Phrases {
     }
     for phrase in &compiled.yes {
         if let Some(clash) = compiled.no.iter().find(|n| folded(n) == folded(phrase)) {
-            ctx.error(at, format!("field `{name}`: `{phrase}` is both a yes and a no phrase (as `{clash}`); keep it in one list"));
+            ctx.error(
+                at,
+                format!("field `{name}`: `{phrase}` is both a yes and a no phrase (as `{clash}`); keep it in one list"),
+            );
         }
     }
     compiled
@@ -182,8 +191,14 @@ mod tests {
              zip: { type: string, phrases: [code postal] }\n",
         )
         .expect("compiles");
-        assert_eq!(fields[0].phrases, Phrases { yes: vec!["c'est moi".into()], no: vec!["mon associé".into()], before: vec![] });
-        assert_eq!((fields[1].unit, fields[1].phrases.before.as_slice()), (Some(Unit::People), &["équipe de".to_string()][..]));
+        assert_eq!(
+            fields[0].phrases,
+            Phrases { yes: vec!["c'est moi".into()], no: vec!["mon associé".into()], before: vec![] }
+        );
+        assert_eq!(
+            (fields[1].unit, fields[1].phrases.before.as_slice()),
+            (Some(Unit::People), &["équipe de".to_string()][..])
+        );
         assert_eq!(fields[2].phrases.before, ["code postal"]);
     }
 
@@ -199,13 +214,16 @@ mod tests {
         .expect_err("six problems");
         let mut problems = problems;
         problems.sort();
-        assert_eq!(problems, [
-            "4: field `boss`: a bool field lists its phrases as `{ yes: [...], no: [...] }`",
-            "5: field `budget`: unknown unit `peple` (did you mean `people`?); write one of euros, people, months",
-            "6: field `need`: an enum field lists its phrases as `synonyms` of each value",
-            "7: field `mail`: `unit` only applies to `type: number`",
-            "8: field `both`: `C'est moi` is both a yes and a no phrase (as `c est moi`); keep it in one list",
-            "8: field `both`: the phrase `!!` has no letters or digits to match",
-        ]);
+        assert_eq!(
+            problems,
+            [
+                "4: field `boss`: a bool field lists its phrases as `{ yes: [...], no: [...] }`",
+                "5: field `budget`: unknown unit `peple` (did you mean `people`?); write one of euros, people, months",
+                "6: field `need`: an enum field lists its phrases as `synonyms` of each value",
+                "7: field `mail`: `unit` only applies to `type: number`",
+                "8: field `both`: `C'est moi` is both a yes and a no phrase (as `c est moi`); keep it in one list",
+                "8: field `both`: the phrase `!!` has no letters or digits to match",
+            ]
+        );
     }
 }
