@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(name = "qualifyd", version, about = "Qualifies sales leads by conversation")]
@@ -80,6 +80,27 @@ pub enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Score extraction on a labelled corpus (default: `<workflows_dir>/eval/`): per-field
+    /// precision, recall and F1, intent accuracy, every miss; exit 1 below the corpus' thresholds.
+    Eval {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        /// Which provider answers the cases.
+        #[arg(long, value_enum, default_value_t = EvalProvider::Rules)]
+        provider: EvalProvider,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// With `--provider openai`: read the model's answers from this file (written by
+        /// `--record`) instead of calling the server.
+        #[arg(long)]
+        replay: Option<PathBuf>,
+        /// Write the answers given, in case order, to this file (a replay file).
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Corpus files or directories (searched recursively for `*.yaml`).
+        paths: Vec<PathBuf>,
+    },
     /// Measure the daemon on this machine, each figure beside a baseline from the same run.
     /// Build with `--release` for figures that mean anything.
     Bench {
@@ -96,4 +117,13 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+/// `qualifyd eval --provider`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalProvider {
+    /// The offline rules provider.
+    Rules,
+    /// The OpenAI-compatible server of the settings (or `--replay`).
+    Openai,
 }

@@ -11,6 +11,7 @@
 //! - `privacy`: encryption of personal data at rest (data keys, master key), keyed hashing of contacts, request types.
 //! - `ai`: AI providers; `rules_answer` is the deterministic offline one (keywords, small parsers).
 //! - `simulate`: conversations on a virtual clock without a daemon: `qualifyd simulate` and `qualifyd test`.
+//! - `eval`: `qualifyd eval`: a labelled corpus of replies scored through a provider (precision, recall, F1, intent accuracy).
 //! - `bench`: `qualifyd bench`: the real daemon measured on this machine, each figure beside a same-run baseline.
 
 pub mod ai;
@@ -23,6 +24,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;
+pub mod eval;
 pub mod http;
 pub mod machine;
 pub mod privacy;

@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use qualifyd::cli::{Cli, Command};
+use qualifyd::cli::{Cli, Command, EvalProvider};
+use qualifyd::eval::{EvalOptions, ProviderChoice};
 use qualifyd::simulate::{self, SimulateOptions, TestOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -41,6 +42,25 @@ fn main() -> ExitCode {
                 Ok(run) if run.failed() > 0 => ExitCode::from(1),
                 Ok(_) => ExitCode::SUCCESS,
                 Err(err) => simulation_error(err),
+            }
+        }
+        Command::Eval { config, provider, junit, replay, record, paths } => {
+            let provider = match provider {
+                EvalProvider::Rules => ProviderChoice::Rules,
+                EvalProvider::Openai => ProviderChoice::OpenAi,
+            };
+            let options = EvalOptions { config, provider, paths, junit, replay, record };
+            match qualifyd::eval::run_eval(&options, &mut std::io::stdout().lock()) {
+                Ok(run) if run.failed() => ExitCode::from(1),
+                Ok(_) => ExitCode::SUCCESS,
+                Err(qualifyd::eval::Error::Diagnostics(diagnostics)) => {
+                    diagnostics.iter().for_each(|d| eprintln!("{d}"));
+                    ExitCode::from(2)
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(2)
+                }
             }
         }
         Command::Bench { scenarios, quick, json, dir } => {

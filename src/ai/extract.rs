@@ -59,7 +59,74 @@ pub(crate) fn amount(message: &Message) -> Option<Amount> {
         }
         i = literal.end.max(i + 1);
     }
-    best.map(|(_, found)| found)
+    best.map(|(_, found)| found).or_else(|| word_amount(message))
+}
+
+#[rustfmt::skip]
+const NUMBER_WORDS: &[(&str, u64)] = &[
+    ("un", 1), ("une", 1), ("one", 1), ("a", 1), ("deux", 2), ("two", 2), ("trois", 3), ("three", 3),
+    ("quatre", 4), ("four", 4), ("cinq", 5), ("five", 5), ("six", 6), ("sept", 7), ("seven", 7),
+    ("huit", 8), ("eight", 8), ("neuf", 9), ("nine", 9), ("dix", 10), ("ten", 10),
+];
+
+/// A small number written in words: `mille euros`, `deux mille par mois`, `three thousand`.
+fn word_amount(message: &Message) -> Option<Amount> {
+    let words = &message.words;
+    let at = words.iter().position(|w| w == "mille" || w == "thousand")?;
+    let times =
+        at.checked_sub(1).and_then(|b| NUMBER_WORDS.iter().find(|(w, _)| *w == words[b])).map_or(1, |(_, n)| *n);
+    let next: Vec<&str> = words.iter().skip(at + 1).take(3).map(String::as_str).collect();
+    let marked =
+        next.iter().any(|w| CURRENCY_WORDS.contains(w) || matches!(*w, "mois" | "month" | "mensuel" | "monthly"));
+    Some(Amount { value: Number::from(times * 1000), marked })
+}
+
+/// A count found in a message (`25 personnes`, `on est 12`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Count {
+    pub value: Number,
+    /// Next to a unit word or after one of the field's phrases.
+    pub marked: bool,
+    /// What marked it, for `simulate`.
+    pub because: Option<String>,
+}
+
+/// The first whole number followed by one of `units` or right after one of `before` (within two
+/// words); else the first bare whole number (not marked).
+pub(crate) fn count(message: &Message, units: &[&str], before: &[String]) -> Option<Count> {
+    let words = &message.words;
+    let leads: Vec<(usize, &String)> = before
+        .iter()
+        .flat_map(|p| message.positions(p).into_iter().map(move |at| (at + super::words(&super::fold(p)).len(), p)))
+        .collect();
+    let mut bare = None;
+    for (i, word) in words.iter().enumerate() {
+        let Some(value) = word
+            .parse::<u64>()
+            .ok()
+            .or_else(|| NUMBER_WORDS.iter().find(|(w, _)| w == word && word.len() > 1).map(|(_, n)| *n))
+        else {
+            continue;
+        };
+        if let Some(unit) = words.get(i + 1).filter(|w| units.contains(&w.as_str())) {
+            return Some(Count {
+                value: Number::from(value),
+                marked: true,
+                because: Some(format!("\"{word} {unit}\"")),
+            });
+        }
+        if let Some((_, phrase)) = leads.iter().find(|(end, _)| *end <= i && i <= end + 2) {
+            return Some(Count {
+                value: Number::from(value),
+                marked: true,
+                because: Some(format!("after \"{phrase}\"")),
+            });
+        }
+        if bare.is_none() && word.chars().all(|c| c.is_ascii_digit()) {
+            bare = Some(Count { value: Number::from(value), marked: false, because: None });
+        }
+    }
+    bare
 }
 
 fn digits_at(chars: &[char], from: usize) -> usize {
@@ -138,7 +205,9 @@ fn judge(chars: &[char], lit: &Literal) -> Option<(i32, Amount)> {
         marked = true;
     }
     let suffix: String = chars[at.min(chars.len())..].iter().take(24).collect();
-    if super::words(&suffix).iter().take(3).any(|w| matches!(w.as_str(), "mois" | "month" | "mensuel" | "monthly")) {
+    let after = super::words(&suffix);
+    let mut after = after.iter().take_while(|w| !w.chars().any(|c| c.is_ascii_digit())).take(3);
+    if after.any(|w| matches!(w.as_str(), "mois" | "month" | "mensuel" | "monthly" | "mensuels")) {
         score += 1;
         marked = true;
     }

@@ -13,13 +13,14 @@ use std::collections::BTreeMap;
 mod extract;
 mod mask;
 mod openai;
+mod reading;
 mod rules;
 pub mod schema;
 pub mod validate;
 
 pub use mask::mask_contact_details;
 pub use openai::{OpenAiProvider, Usage};
-pub use rules::rules_answer;
+pub use rules::{rules_answer, rules_reading};
 
 /// Messages up to this many characters may be a bare answer to the question last asked.
 pub(crate) const SHORT_ANSWER: usize = 60;
@@ -34,6 +35,8 @@ pub(crate) struct Message {
     /// `raw` through [`fold`].
     pub folded: String,
     pub words: Vec<String>,
+    /// Word positions that start a sentence or a clause (after `,.;:!?` or a line break).
+    pub clause_starts: Vec<usize>,
 }
 
 impl Message {
@@ -41,7 +44,16 @@ impl Message {
         let raw = text.trim().to_string();
         let folded = fold(&raw);
         let words = words(&folded);
-        Message { raw, folded, words }
+        let mut clause_starts = Vec::new();
+        let mut at = 0;
+        for clause in folded.split(|c: char| ",.;:!?\n()".contains(c)) {
+            let n = self::words(clause).len();
+            if n > 0 {
+                clause_starts.push(at);
+            }
+            at += n;
+        }
+        Message { raw, folded, words, clause_starts }
     }
 
     pub fn is_short(&self) -> bool {
@@ -105,30 +117,64 @@ const ENGLISH_WORDS: &[&str] = &[
 
 type EnumRank = (usize, std::cmp::Reverse<usize>, usize);
 
-/// The enum value named in the message (the value itself or one of its synonyms, as whole
-/// words); the earliest mention wins, a longer phrase beats a shorter one at the same place, and
-/// a mention right after `not`/`pas`/`jamais`/`never` does not count.
-pub(crate) fn enum_value(
+/// Words that negate what follows them closely: `pas de panneaux`, `not the owner`.
+pub(crate) const NEGATORS: &[&str] = &["not", "no", "pas", "jamais", "never", "sans", "without", "ni", "nor"];
+
+/// `true` when one of the two words before word `at`, in the same clause, is a negation.
+pub(crate) fn negated(message: &Message, at: usize) -> bool {
+    let clause = message.clause_starts.iter().copied().filter(|s| *s <= at).max().unwrap_or(0);
+    let from = at.saturating_sub(2).max(clause);
+    message.words[from..at].iter().any(|w| NEGATORS.contains(&w.as_str()))
+}
+
+/// An enum value named in a message: the value, the phrase that named it, its word position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mention {
+    pub value: String,
+    pub phrase: String,
+    pub at: usize,
+}
+
+/// Every mention of an enum value (the value itself or one of its synonyms, as whole words) not
+/// negated (`pas de panneaux`), in message order; at one place the longer phrase wins.
+pub(crate) fn enum_mentions(
     message: &Message,
     values: &[String],
     synonyms: &BTreeMap<String, Vec<String>>,
-) -> Option<String> {
-    // Ordered by (word position, longest phrase first, declaration order).
-    let mut best: Option<(EnumRank, &String)> = None;
+) -> Vec<Mention> {
+    let mut found: Vec<(EnumRank, Mention)> = Vec::new();
     for (order, value) in values.iter().enumerate() {
         let phrases = std::iter::once(value).chain(synonyms.get(value).into_iter().flatten());
         for phrase in phrases {
             let length = words(&fold(phrase)).len();
             for at in message.positions(phrase) {
-                let negated = at > 0 && ["not", "pas", "jamais", "never"].contains(&message.words[at - 1].as_str());
-                let key = (at, std::cmp::Reverse(length), order);
-                if !negated && best.as_ref().is_none_or(|(k, _)| key < *k) {
-                    best = Some((key, value));
+                if !negated(message, at) {
+                    let mention = Mention { value: value.clone(), phrase: phrase.clone(), at };
+                    found.push(((at, std::cmp::Reverse(length), order), mention));
                 }
             }
         }
     }
-    best.map(|(_, value)| value.clone())
+    found.sort_by_key(|a| a.0);
+    let mut out: Vec<Mention> = Vec::new();
+    let mut covered = 0;
+    for ((at, std::cmp::Reverse(length), _), mention) in found {
+        if at >= covered || out.is_empty() {
+            covered = at + length;
+            out.push(mention);
+        }
+    }
+    out
+}
+
+/// The enum value named first in the message (see [`enum_mentions`]).
+#[cfg(test)]
+pub(crate) fn enum_value(
+    message: &Message,
+    values: &[String],
+    synonyms: &BTreeMap<String, Vec<String>>,
+) -> Option<String> {
+    enum_mentions(message, values, synonyms).into_iter().next().map(|m| m.value)
 }
 
 #[rustfmt::skip]
@@ -151,21 +197,23 @@ const UNSURE: &[&str] = &[
     "je sais pas", "sais pas",
 ];
 
+/// The yes/no phrase starting at word `at`, longest first: `(meaning, phrase)`, where the
+/// meaning is `None` for "not sure".
+pub(crate) fn yes_no_at(message: &Message, at: usize) -> Option<(Option<bool>, &'static str)> {
+    let lists: [(&[&str], Option<bool>); 3] = [(YES, Some(true)), (NO, Some(false)), (UNSURE, None)];
+    lists
+        .iter()
+        .flat_map(|(list, meaning)| list.iter().map(move |p| (p.split(' ').count(), *p, *meaning)))
+        .filter(|(_, phrase, _)| message.matches_at(at, phrase))
+        .max_by_key(|(len, _, _)| *len)
+        .map(|(_, phrase, meaning)| (meaning, phrase))
+}
+
 /// The first yes/no phrase of the message decides (`true` for yes); at one word the longest
 /// phrase wins, so "of course not" is no and "not sure" is neither.
+#[cfg(test)]
 pub(crate) fn yes_no(message: &Message) -> Option<bool> {
-    let lists: [(&[&str], Option<bool>); 3] = [(YES, Some(true)), (NO, Some(false)), (UNSURE, None)];
-    for at in 0..message.words.len() {
-        let hit = lists
-            .iter()
-            .flat_map(|(list, meaning)| list.iter().map(move |p| (p.split(' ').count(), *p, *meaning)))
-            .filter(|(_, phrase, _)| message.matches_at(at, phrase))
-            .max_by_key(|(len, _, _)| *len);
-        if let Some((_, _, meaning)) = hit {
-            return meaning;
-        }
-    }
-    None
+    (0..message.words.len()).find_map(|at| yes_no_at(message, at)).and_then(|(meaning, _)| meaning)
 }
 
 #[cfg(test)]
@@ -237,6 +285,7 @@ mod tests {
             ("L’ANNÉE PROCHAINE", Some("later")),
             ("plus tard", Some("later")),
             ("pas tout de suite, plutôt l'année prochaine", Some("later")),
+            ("pas de panneaux, plutôt plus tard", Some("later")),
             ("not now, next year", Some("later")),
             ("nowhere to be seen", None),
             ("soon-ish", None),

@@ -1,23 +1,25 @@
 //! The deterministic, offline `rules` provider: keywords, phrase lists and small parsers stand in
 //! for a language model, so workflows run (and tests pass) without network or API key.
 //!
-//! Which field gets a value:
-//! - clear values fill any field named in `extract`: an amount next to a currency, `k`, `budget`
-//!   or a per-month phrase (number), an enum value or synonym, an email address, a phone number;
-//! - bare values only answer the question last asked, the first missing required field (whose
-//!   `ask` the previous reply carried): a bare number, a yes/no (short message, field with an
-//!   `ask`), a whole short message for a string (no `?`, no intent, nothing else read in it);
-//! - a known field is overwritten only by a clear number, email or phone stated again ("finally
-//!   more like 3k€"); enums, bools and strings only fill missing fields, since a stray "now" or
-//!   "yes" in a later message is more often noise than a correction;
+//! Which field gets a value (how one field is read: [`super::reading`]):
+//! - values stated clearly fill any field named in `extract`, wherever they are in the message:
+//!   an amount next to a currency, `k`, `budget` or a per-month phrase, a count with its unit, an
+//!   enum value or synonym, a declared `phrases` entry of a bool field, an email, a phone;
+//! - bare values only answer the question last asked (the field whose `ask` is our last
+//!   message, else the first missing required field): a bare number, a yes/no at the start of a
+//!   clause, a whole short message for a string (no `?`, no intent, nothing else read in it);
+//! - a known field is overwritten only by a clear number, email or phone stated again, or by
+//!   anything in a message that corrects itself ("finalement plutôt 3000", "actually next year");
 //! - one amount, email or phone fills one field, the first named in `extract`.
+//!
+//! [`rules_reading`] also says which phrase gave each field; `simulate` prints it.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::extract::{amount, email, phone};
-use super::{Message, enum_value, yes_no};
+use super::Message;
+use super::reading::Reader;
 use crate::catalog::model::{AiStep, Field, FieldType, Intents, Workflow};
 use crate::machine::intent::is_opt_out;
 use crate::machine::{AiAnswer, ProspectState};
@@ -51,26 +53,39 @@ const NEGATIVE: &[&str] = &[
     "not interested", "not really interested", "no longer interested", "no thanks", "no thank you",
     "not for me", "no need", "pas interesse", "pas interessee", "pas interesses", "plus interesse",
     "plus interessee", "pas vraiment interesse", "non merci", "pas pour moi", "pas besoin",
-    "plus besoin", "ne m'interesse pas", "m'interesse plus",
+    "plus besoin", "ne m'interesse pas", "m'interesse plus", "deja un prestataire", "deja un fournisseur",
+    "already have a provider", "already work with", "trompe de page", "wrong page",
 ];
 #[rustfmt::skip]
 const POSITIVE: &[&str] = &[
     "interested", "interesse", "interessee", "interesses", "yes", "yeah", "sure", "ok", "okay", "oui",
     "ouais", "d'accord", "why not", "pourquoi pas", "avec plaisir", "volontiers", "partant", "let's go",
-    "sounds good", "great", "parfait", "ca m'interesse",
+    "sounds good", "great", "parfait", "ca m'interesse", "yep", "yup", "bien sur", "absolument", "of course",
+    "definitely", "absolutely", "tout a fait",
 ];
 #[rustfmt::skip]
 const QUESTION_STARTS: &[&str] = &[
     "how", "what", "when", "where", "why", "which", "who", "combien", "comment", "quand", "pourquoi",
     "quel", "quelle", "quels", "quelles", "est ce que",
 ];
+/// Phrases that make a question wherever they are.
+const QUESTION_PHRASES: &[&str] = &["c quoi", "c est quoi", "qu est ce que", "how much", "combien"];
 
 /// Answers an `ai` step from the prospect's last reply, without any model: see the module docs.
 /// Deterministic, and total: any text gives an answer.
 pub fn rules_answer(workflow: &Workflow, step: &AiStep, state: &ProspectState) -> AiAnswer {
+    rules_reading(workflow, step, state).0
+}
+
+/// [`rules_answer`], with what each extracted field was read from (field -> phrase).
+pub fn rules_reading(
+    workflow: &Workflow,
+    step: &AiStep,
+    state: &ProspectState,
+) -> (AiAnswer, BTreeMap<String, String>) {
     let message = Message::new(state.last_reply.as_deref().unwrap_or_default());
     let intent = intent(&message, &workflow.intents);
-    let fields = extract_fields(workflow, step, state, &message, intent);
+    let (fields, because) = extract_fields(workflow, step, state, &message, intent);
     let mut known = state.fields.clone();
     known.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
     let missing = first_missing(workflow, &known);
@@ -79,13 +94,14 @@ pub fn rules_answer(workflow: &Workflow, step: &AiStep, state: &ProspectState) -
         None if french(&message, state) => CLOSING_FR.to_string(),
         None => CLOSING_EN.to_string(),
     });
-    AiAnswer {
+    let answer = AiAnswer {
         fields,
         reply,
         next: choose(step, missing.is_some(), intent),
         intent: intent.map(|i| i.name().to_string()),
         usage: None,
-    }
+    };
+    (answer, because)
 }
 
 fn intent(message: &Message, intents: &Intents) -> Option<Intent> {
@@ -98,11 +114,14 @@ fn intent(message: &Message, intents: &Intents) -> Option<Intent> {
     if message.contains_any(NEGATIVE) || message.contains_any(&intents.negative) {
         return Some(Intent::Negative);
     }
-    if message.contains_any(POSITIVE) || message.contains_any(&intents.positive) {
+    let affirmed = |p: &String| message.positions(p).into_iter().any(|at| !super::negated(message, at));
+    let positive = POSITIVE.iter().map(|p| p.to_string()).chain(intents.positive.iter().cloned());
+    if positive.collect::<Vec<_>>().iter().any(affirmed) {
         return Some(Intent::Positive);
     }
     let starts_like_question = QUESTION_STARTS.iter().any(|q| message.matches_at(0, q));
-    if message.raw.ends_with('?') || starts_like_question || message.contains_any(&intents.question) {
+    let asks = message.contains_any(QUESTION_PHRASES) || message.contains_any(&intents.question);
+    if message.raw.trim_end().ends_with('?') || starts_like_question || asks {
         return Some(Intent::Question);
     }
     None
@@ -113,53 +132,49 @@ fn first_missing<'w>(workflow: &'w Workflow, known: &BTreeMap<String, Value>) ->
     workflow.fields.iter().find(|f| f.required && known.get(&f.name).is_none_or(Value::is_null))
 }
 
+/// The field whose question was asked last: the one whose `ask` is the last message we sent
+/// before the reply, else the first missing required field (the one our reply would ask).
+fn asked<'w>(workflow: &'w Workflow, state: &ProspectState) -> Option<&'w Field> {
+    let ours = state.recent.iter().rev().find(|m| m.direction == crate::machine::Direction::Outbound);
+    let by_text = ours.and_then(|m| {
+        workflow.fields.iter().find(|f| f.ask.as_deref().is_some_and(|a| m.text.trim().ends_with(a.trim())))
+    });
+    by_text.or_else(|| first_missing(workflow, &state.fields))
+}
+
 fn extract_fields(
     workflow: &Workflow,
     step: &AiStep,
     state: &ProspectState,
     message: &Message,
     intent: Option<Intent>,
-) -> BTreeMap<String, Value> {
-    let asked = first_missing(workflow, &state.fields).map(|f| f.name.as_str());
+) -> (BTreeMap<String, Value>, BTreeMap<String, String>) {
+    let asked = asked(workflow, state).map(|f| f.name.as_str());
     let fields: Vec<&Field> = step.extract.iter().filter_map(|name| workflow.field(name)).collect();
+    let reader = Reader::new(message);
     let mut out = BTreeMap::new();
+    let mut because = BTreeMap::new();
     let mut filled_kinds: Vec<&'static str> = Vec::new();
-    for field in fields.iter().filter(|f| f.kind != FieldType::String) {
+    for field in &fields {
         let answering = asked == Some(field.name.as_str());
-        let Some((value, clear)) = read_value(field, message, answering) else { continue };
+        let Some(reading) = reader.read(field, answering) else { continue };
         let current = state.fields.get(&field.name).filter(|v| !v.is_null());
         let kind = field.kind.name();
         let single = matches!(field.kind, FieldType::Number | FieldType::Email | FieldType::Phone);
-        if current.is_some_and(|c| !clear || *c == value) || (single && filled_kinds.contains(&kind)) {
+        if current.is_some_and(|c| !reading.clear || *c == reading.value) || (single && filled_kinds.contains(&kind)) {
             continue;
         }
         filled_kinds.push(kind);
-        out.insert(field.name.clone(), value);
+        out.insert(field.name.clone(), reading.value);
+        because.insert(field.name.clone(), reading.because);
     }
     let direct = out.is_empty() && intent.is_none() && message.is_short() && !message.raw.contains('?');
     let string = fields.iter().find(|f| f.kind == FieldType::String && asked == Some(f.name.as_str()));
-    if let Some(field) = string.filter(|_| direct && !message.raw.is_empty()) {
+    if let Some(field) = string.filter(|f| direct && !message.raw.is_empty() && !out.contains_key(&f.name)) {
         out.insert(field.name.clone(), Value::String(message.raw.clone()));
+        because.insert(field.name.clone(), "the whole message answering the question".into());
     }
-    out
-}
-
-/// The value of one field in the message, and whether it is clear enough to stand on its own.
-fn read_value(field: &Field, message: &Message, answering: bool) -> Option<(Value, bool)> {
-    match &field.kind {
-        FieldType::Number => {
-            amount(message).filter(|a| a.marked || answering).map(|a| (Value::Number(a.value), a.marked))
-        }
-        FieldType::Enum { values, synonyms } => {
-            enum_value(message, values, synonyms).map(|v| (Value::String(v), false))
-        }
-        FieldType::Bool if answering && message.is_short() && field.ask.is_some() => {
-            yes_no(message).map(|b| (Value::Bool(b), false))
-        }
-        FieldType::Email => email(message).map(|e| (Value::String(e), true)),
-        FieldType::Phone => phone(message).map(|p| (Value::String(p), true)),
-        FieldType::Bool | FieldType::String => None,
-    }
+    (out, because)
 }
 
 fn question(field: &Field) -> String {

@@ -108,6 +108,68 @@ pub struct Field {
     /// The question to ask when the field is missing.
     pub ask: Option<String>,
     pub required: bool,
+    /// Declared phrases the offline `rules` provider reads this field from (`phrases:`).
+    pub phrases: Phrases,
+    /// What a `number` field counts (`unit:`); `None` is an amount of money.
+    pub unit: Option<Unit>,
+}
+
+/// A field's declared phrases, matched as whole words, accents and case ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Phrases {
+    /// `bool`: phrases that mean true.
+    pub yes: Vec<String>,
+    /// `bool`: phrases that mean false.
+    pub no: Vec<String>,
+    /// `number` and `string`: words that introduce the value (`budget`, `code postal`).
+    pub before: Vec<String>,
+}
+
+/// What a `number` field counts: a number followed by one of the unit's words is this field's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Euros,
+    People,
+    Months,
+}
+
+impl Unit {
+    pub const NAMES: &[&str] = &["euros", "people", "months"];
+
+    pub fn parse(name: &str) -> Option<Unit> {
+        match name {
+            "euros" => Some(Unit::Euros),
+            "people" => Some(Unit::People),
+            "months" => Some(Unit::Months),
+            _ => None,
+        }
+    }
+
+    /// Words right after a number that make it a count of this unit.
+    pub fn words(self) -> &'static [&'static str] {
+        match self {
+            Unit::Euros => &["eur", "euro", "euros", "€", "k€", "balles"],
+            Unit::People => &[
+                "people",
+                "persons",
+                "personnes",
+                "person",
+                "personne",
+                "employees",
+                "employes",
+                "salaries",
+                "collaborateurs",
+                "staff",
+                "users",
+                "utilisateurs",
+                "agents",
+                "seats",
+                "postes",
+                "sites",
+            ],
+            Unit::Months => &["mois", "month", "months"],
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -136,6 +136,28 @@ pub(crate) struct RawField {
     pub synonyms: Option<BTreeMap<String, Vec<String>>>,
     #[serde(default)]
     pub required: Option<bool>,
+    /// `bool`: `{ yes: [...], no: [...] }`; `number`, `string`: a list of lead-in words.
+    #[serde(default)]
+    pub phrases: Option<RawPhrases>,
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// The two shapes of `phrases:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawPhrases {
+    Before(Vec<String>),
+    YesNo(RawYesNo),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawYesNo {
+    #[serde(default)]
+    pub yes: Vec<String>,
+    #[serde(default)]
+    pub no: Vec<String>,
 }
 
 /// One step: an `id`, exactly one kind key, and an optional `next` overriding fall-through.

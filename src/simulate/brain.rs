@@ -80,6 +80,16 @@ impl Brain {
         }
     }
 
+    /// What the `rules` provider read each field from (field -> phrase), for the transcript;
+    /// empty for other answerers.
+    pub fn explain(&self, workflow: &Workflow, step: &str, state: &ProspectState) -> BTreeMap<String, String> {
+        let ai = workflow.step_index(step).map(|i| &workflow.steps[i].kind);
+        match (self, ai) {
+            (Brain::Rules, Some(StepKind::Ai(ai))) => crate::ai::rules_reading(workflow, ai, state).1,
+            _ => BTreeMap::new(),
+        }
+    }
+
     /// The provider's name, as shown to the user.
     pub fn name(&self) -> &'static str {
         match self {

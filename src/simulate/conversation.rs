@@ -61,7 +61,8 @@ pub enum Record {
     /// The prospect would have been POSTed to this URL.
     Webhook { at: DateTime<Utc>, url: String },
     /// The AI provider answered the `ai` step `step`.
-    Answered { at: DateTime<Utc>, step: String, answer: AiAnswer },
+    /// `because`: for the `rules` provider, what each field was read from (field -> phrase).
+    Answered { at: DateTime<Utc>, step: String, answer: AiAnswer, because: BTreeMap<String, String> },
     /// A timer fell due while the prospect was at `step`.
     TimerFired { at: DateTime<Utc>, purpose: TimerPurpose, step: Option<String> },
 }
@@ -207,8 +208,9 @@ impl Conversation {
             Action::Notify { email, webhook, text, .. } => Record::Notified { at, email, webhook, text },
             Action::Webhook { url, .. } => Record::Webhook { at, url },
             Action::CallAi { action_id, step, .. } => {
+                let because = self.stage.brain.explain(workflow, &step, &self.state);
                 let answer = self.stage.brain.answer(workflow, &step, &self.state)?;
-                self.transcript.push(Record::Answered { at, step, answer: answer.clone() });
+                self.transcript.push(Record::Answered { at, step, answer: answer.clone(), because });
                 return Ok(Some(Event::ActionCompleted { action_id, result: ActionResult::Ai(answer) }));
             }
         };

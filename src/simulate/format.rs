@@ -28,8 +28,12 @@ pub fn record(record: &Record, timezone: Tz) -> String {
             format!("{at} notify {to}: {}", indent(text))
         }
         Record::Webhook { url, .. } => format!("{at} webhook POST {url}"),
-        Record::Answered { step, answer, .. } => {
+        Record::Answered { step, answer, because, .. } => {
             let mut line = format!("{at} ai ({step}): fields {}", fields(&answer.fields));
+            let read: Vec<String> = because.iter().map(|(field, phrase)| format!("{field} from {phrase}")).collect();
+            if !read.is_empty() {
+                line.push_str(&format!(" (read: {})", read.join("; ")));
+            }
             if let Some(intent) = &answer.intent {
                 line.push_str(&format!(", intent {intent}"));
             }

@@ -31,7 +31,7 @@ use crate::settings::Settings;
 pub use brain::{Brain, OPENAI_UNSUPPORTED};
 pub use conversation::{Conversation, Entry, PROSPECT_ID, Prospect, Record, Stage};
 pub use interactive::{SimulateOptions, simulate};
-pub use report::junit_xml;
+pub use report::{escape as xml_escape, junit_xml};
 pub use script::{Script, compile_script};
 pub use suite::{ScriptOutcome, TestOptions, TestRun, run_tests};
 

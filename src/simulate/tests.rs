@@ -70,6 +70,19 @@ fn replies_are_answered_by_the_rules_provider() {
 }
 
 #[test]
+fn the_transcript_shows_which_phrase_gave_each_field() {
+    let mut c = conversation("inbound-lead", Brain::Rules, Entry::Import, None);
+    c.start().unwrap();
+    c.say("Budget 2k€/mois, et c'est moi qui décide").unwrap();
+    let answered = c.transcript().iter().find(|r| matches!(r, Record::Answered { .. })).expect("an ai answer");
+    let line = super::format::record(answered, chrono_tz::Europe::Paris);
+    assert!(
+        line.ends_with("(read: budget from an amount of money; decision_maker from \"c'est moi qui décide\")"),
+        "{line}"
+    );
+}
+
+#[test]
 fn wait_fires_every_due_timer_in_order_and_stops_at_the_target() {
     let mut c = conversation("inbound-lead", Brain::Rules, Entry::Import, None);
     let start = c.now();

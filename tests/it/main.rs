@@ -14,6 +14,7 @@ mod check_cli;
 mod conversation;
 mod crash;
 mod daemon;
+mod eval;
 mod handoff;
 mod harness;
 mod privacy_at_rest;
