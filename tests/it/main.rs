@@ -15,6 +15,7 @@ mod conversation;
 mod crash;
 mod daemon;
 mod handoff;
+mod handoff_signed;
 mod harness;
 mod privacy_at_rest;
 mod privacy_optout;
