@@ -132,7 +132,11 @@ impl Run<'_, '_> {
             self.unsubscribe();
             return;
         }
-        if matches!(self.state.status, Status::Paused { .. }) || self.state.pending_action.is_some() {
+        if matches!(self.state.status, Status::Paused { .. }) {
+            self.state.held_replies.push(text.to_string());
+            return; // Read on resume, with every other reply written meanwhile.
+        }
+        if self.state.pending_action.is_some() {
             return; // Consumed by the next step that looks at replies.
         }
         let Some(index) = self.current() else { return };
@@ -292,6 +296,23 @@ impl Run<'_, '_> {
         }
         let failed = matches!(self.state.status, Status::Failed { .. } | Status::Attention { .. });
         self.state.status = if self.state.timer.is_some() { Status::Waiting } else { Status::Active };
+        // Everything said during the pause is one reply for the next extraction, not just the last.
+        let held = std::mem::take(&mut self.state.held_replies);
+        if !held.is_empty() {
+            self.state.last_reply = Some(held.join("\n"));
+            self.state.unanswered = true;
+            let at_reply_step = self
+                .current()
+                .is_some_and(|i| matches!(self.workflow().steps[i].kind, StepKind::WaitReply { .. } | StepKind::Ai(_)));
+            if !at_reply_step && let Some(target) = self.workflow().on_reply {
+                // A sequence stops on reply, as it would have without the pause.
+                self.state.timer = None;
+                self.state.timer_held = false;
+                self.state.pending_action = None;
+                self.run_from(Some(target));
+                return;
+            }
+        }
         // A reply that came while paused answers the `wait_reply`, even if its timeout fell too.
         let replied = self.state.unanswered
             && self.current().is_some_and(|i| matches!(self.workflow().steps[i].kind, StepKind::WaitReply { .. }));

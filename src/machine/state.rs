@@ -139,6 +139,10 @@ pub struct ProspectState {
     /// message), a `wait` or an `end`, so a lead is never left with an unanswered question.
     #[serde(default)]
     pub draft_reply: Option<String>,
+    /// What the prospect wrote while paused (an operator's takeover): read together, as one
+    /// reply, when the workflow resumes, so nothing they told the operator is asked again.
+    #[serde(default)]
+    pub held_replies: Vec<String>,
     pub last_reply: Option<String>,
     pub last_intent: Option<String>,
     pub last_inbound_at: Option<DateTime<Utc>>,
@@ -190,6 +194,7 @@ impl ProspectState {
             pending_action: None,
             unanswered: false,
             draft_reply: None,
+            held_replies: Vec::new(),
             last_reply: None,
             last_intent: None,
             last_inbound_at: None,

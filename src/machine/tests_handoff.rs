@@ -169,3 +169,24 @@ fn wake_fires_the_pending_timer_now() {
     let (state, _) = h.step(&state, Event::Admin { command: AdminCommand::Wake }, now);
     assert_eq!(state.status, Status::Completed { outcome: "unresponsive".into() }, "the reply timeout fired");
 }
+
+#[test]
+fn replies_during_a_takeover_are_all_extracted_on_resume() {
+    let h = Harness::new();
+    let now = monday_morning();
+    let (state, _) = h.step(&new_state(&h.workflow, now), Event::Entered, now);
+    let (state, _) = h.step(&state, Event::Admin { command: AdminCommand::TakeOver }, now);
+    let (state, actions) = h.step(&state, inbound("Budget de 1500 euros", now), now);
+    assert!(actions.is_empty(), "nothing runs while an operator has the conversation");
+    let (state, _) = h.step(&state, inbound("now", now), now);
+    let (state, actions) = h.step(&state, Event::Admin { command: AdminCommand::Resume }, now + Duration::hours(1));
+    assert!(matches!(&actions[..], [Action::CallAi { .. }]), "the held replies are extracted: {actions:?}");
+    assert_eq!(state.last_reply.as_deref(), Some("Budget de 1500 euros\nnow"));
+    assert!(state.held_replies.is_empty());
+    // The rules provider reads both messages: nothing the prospect said is asked again.
+    let index = h.workflow.step_index("qualify").unwrap();
+    let crate::catalog::model::StepKind::Ai(ai) = &h.workflow.steps[index].kind else { panic!() };
+    let answer = crate::ai::rules_answer(&h.workflow, ai, &state);
+    assert_eq!(answer.fields.get("budget"), Some(&serde_json::json!(1500)));
+    assert_eq!(answer.fields.get("timeline"), Some(&serde_json::json!("now")));
+}
