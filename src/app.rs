@@ -65,7 +65,7 @@ pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
 }
 
 fn drivers_for(settings: &Settings) -> Result<Drivers, Error> {
-    let drivers = Drivers::embedded();
+    let drivers = Drivers { webhooks: settings.webhooks.clone(), ..Drivers::embedded() };
     let drivers = match &settings.ai {
         AiSettings::Rules => drivers,
         AiSettings::OpenAi(openai) => Drivers { ai: Arc::new(crate::ai::OpenAiProvider::new(openai)), ..drivers },

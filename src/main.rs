@@ -113,7 +113,7 @@ async fn serve(
         }
     };
     if let Some(listen) = listen {
-        settings.listen = listen;
+        settings.override_listen(listen);
     }
     if let Some(data_dir) = data_dir {
         settings.data_dir = data_dir;

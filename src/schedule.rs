@@ -153,6 +153,22 @@ pub enum Holidays {
 }
 
 impl Holidays {
+    /// The codes `send_window.holidays` accepts (ISO 3166 country codes, lower case).
+    pub const CODES: [&'static str; 2] = ["fr", "none"];
+
+    /// Parses a `send_window.holidays` value (`fr`; `none` turns them off).
+    pub fn parse(code: &str) -> Result<Holidays, String> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "fr" => Ok(Holidays::France),
+            "none" => Ok(Holidays::None),
+            other => Err(format!(
+                "unknown holiday calendar `{other}`{}: write one of {}",
+                crate::diagnostic::did_you_mean_suffix(other, Holidays::CODES.iter().copied()),
+                Holidays::CODES.join(", ")
+            )),
+        }
+    }
+
     pub fn contains(self, date: NaiveDate) -> bool {
         match self {
             Holidays::None => false,

@@ -266,15 +266,15 @@ mod tests {
         assert_eq!(got.fields, BTreeMap::from([("budget".into(), json!(1500)), ("timeline".into(), json!("now"))]));
         assert!(got.fields["budget"].is_u64());
         assert!(!got.fields.contains_key("decision_maker"));
-        assert_eq!(got.reply.as_deref(), Some("Will you be the one deciding?"));
+        assert_eq!(got.reply.as_deref(), Some("Est-ce vous qui prendrez la décision ?"));
         assert_eq!((got.intent.as_deref(), got.next), (Some("positive"), None));
     }
 
     #[test]
     fn inbound_lead_turns_in_english_and_french() {
-        const BUDGET: &str = "What monthly budget do you have in mind?";
-        const WHEN: &str = "When would you like to get started?";
-        const WHO: &str = "Will you be the one deciding?";
+        const BUDGET: &str = "Quel budget mensuel envisagez-vous ?";
+        const WHEN: &str = "Quand souhaitez-vous démarrer ?";
+        const WHO: &str = "Est-ce vous qui prendrez la décision ?";
         const BOTH: &str = r#"budget=1500;timeline="now""#;
         let cases = [
             ("", "Hi, budget is 3k/month and we want to start ASAP", r#"budget=3000;timeline="now""#, WHO),
@@ -324,7 +324,7 @@ mod tests {
         let got = answer(&catalog, "reactivation", "", "Oui, toujours");
         assert_eq!(
             (got.fields, got.reply.as_deref()),
-            (fields("interested=true"), Some("When would you like to start?"))
+            (fields("interested=true"), Some("Quand souhaiteriez-vous démarrer ?"))
         );
         let got = answer(&catalog, "reactivation", "", "Non merci");
         assert_eq!((got.fields, got.intent.as_deref()), (fields("interested=false"), Some("negative")));

@@ -265,5 +265,6 @@ pub fn drivers(tally: &Arc<Tally>) -> Drivers {
         messenger: wrap(embedded.messenger.clone()),
         ai: Arc::new(CountingAi { inner: embedded.ai.clone(), tally: tally.clone() }),
         http: embedded.http.clone(),
+        webhooks: embedded.webhooks.clone(),
     }
 }

@@ -32,6 +32,7 @@ steps:
   - { id: greet, send: { template: bench/greet.j2 } }
   - { id: wait, wait_reply: { timeout: 30d, on_timeout: gave_up } }
   - { id: qualify, ai: { prompt: bench/qualify.j2, extract: [budget], reply: true } }
+  - { id: thanks, send: { template: bench/greet.j2 } }
   - { id: done, end: qualified }
   - { id: gave_up, end: unresponsive }
 ";

@@ -8,7 +8,7 @@ use chrono::Duration;
 
 use crate::catalog::templates::Templates;
 use crate::channel::Channel;
-use crate::schedule::SendWindow;
+use crate::schedule::{Holidays, SendWindow};
 
 /// Index of a step in `Workflow::steps`.
 pub type StepIndex = usize;
@@ -33,6 +33,8 @@ pub struct Workflow {
     pub entry_inbound: Vec<Channel>,
     /// `None`: the settings' default window applies.
     pub send_window: Option<SendWindow>,
+    /// Public holidays the workflow's own window stays shut on (`send_window.holidays`).
+    pub holidays: Holidays,
     pub messages_per_day: Option<u32>,
     pub fields: Vec<Field>,
     pub score: Option<String>,
@@ -188,7 +190,7 @@ pub enum StepKind {
     Ai(AiStep),
     Branch { arms: Vec<(String, StepIndex)>, otherwise: Option<StepIndex> },
     Set { fields: Vec<(String, String)>, tags: Vec<String> },
-    Notify { email: Option<String>, webhook: Option<String>, template: String },
+    Notify { email: Option<String>, webhook: Option<String>, template: String, on_failure: Option<StepIndex> },
     Webhook { url: String, on_failure: Option<StepIndex> },
     End { outcome: String },
 }

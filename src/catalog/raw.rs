@@ -80,6 +80,9 @@ pub(crate) struct RawSendWindow {
     pub days: Option<Vec<String>>,
     #[serde(default)]
     pub hours: Option<String>,
+    /// A country code (`fr`): no sends on its public holidays.
+    #[serde(default)]
+    pub holidays: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,6 +260,8 @@ pub(crate) struct RawNotify {
     #[serde(default)]
     pub webhook: Option<String>,
     pub template: String,
+    #[serde(default)]
+    pub on_failure: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,7 +19,20 @@ pub const TEMPLATE_VARIABLES: &[&str] = &[
     "channel",
     "unsubscribe_url",
     "next_question",
+    "score_explanation",
+    "transcript",
+    "step",
+    "link",
 ];
+
+/// Top-level names only team-facing templates (`notify`) see.
+pub const TEAM_VARIABLES: &[&str] = &["score_explanation", "transcript", "step", "link"];
+
+/// Attributes of `prospect` every template sees.
+pub const PROSPECT_ATTRIBUTES: &[&str] = &["name", "first_name", "source"];
+
+/// Attributes of `prospect` only team-facing templates see: the contact details.
+pub const TEAM_PROSPECT_ATTRIBUTES: &[&str] = &["id", "phone", "email", "messenger_id"];
 
 /// Names an expression (`score`, `branch` conditions, `set` values) may use at the top level.
 pub const EXPRESSION_VARIABLES: &[&str] = &["fields", "score", "tags", "channel", "last_reply", "intent"];
@@ -78,6 +91,14 @@ impl Templates {
         match self.env.get_template(name) {
             Ok(template) => unknown(template.undeclared_variables(false), TEMPLATE_VARIABLES),
             Err(_) => Vec::new(),
+        }
+    }
+
+    /// Every variable a template reads, nested (`prospect.phone`, `fields.budget`).
+    pub fn used_variables(&self, name: &str) -> HashSet<String> {
+        match self.env.get_template(name) {
+            Ok(template) => template.undeclared_variables(true),
+            Err(_) => HashSet::new(),
         }
     }
 

@@ -99,7 +99,9 @@ impl From<&ProspectState> for ProspectView {
     fn from(state: &ProspectState) -> ProspectView {
         let status_detail = match &state.status {
             Status::Completed { outcome } => Some(outcome.clone()),
-            Status::Paused { reason } | Status::Failed { reason } => Some(reason.clone()),
+            Status::Paused { reason } | Status::Failed { reason } | Status::Attention { reason } => {
+                Some(reason.clone())
+            }
             _ => None,
         };
         ProspectView {

@@ -114,6 +114,8 @@ pub struct Drivers {
     pub messenger: Arc<dyn ChannelDriver>,
     pub ai: Arc<dyn AiProvider>,
     pub http: reqwest::Client,
+    /// Signing secrets and attempts of hand-off calls.
+    pub webhooks: crate::settings::WebhookSettings,
 }
 
 impl Drivers {
@@ -125,6 +127,7 @@ impl Drivers {
             messenger: Arc::new(OutboxDriver),
             ai: Arc::new(RulesProvider),
             http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default(),
+            webhooks: crate::settings::WebhookSettings::default(),
         }
     }
 

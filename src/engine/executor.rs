@@ -71,7 +71,7 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
             batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });
             record_success(inner, &mut batch, &entry, outcome, &mut wake)?;
         }
-        Err(DriverError::Transient(reason)) if entry.attempts + 1 < MAX_ATTEMPTS || is_ai(&entry) => {
+        Err(DriverError::Transient(reason)) if entry.attempts + 1 < max_attempts(inner, &entry) || is_ai(&entry) => {
             let attempts = entry.attempts + 1;
             let delay = backoff(attempts);
             tracing::warn!(prospect = %entry.prospect, action = %action_id, kind = entry.action.kind(), attempts, error = %reason, "side effect failed; retrying later");
@@ -110,7 +110,12 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
         }
         Err(err) => {
             let reason = err.to_string();
-            tracing::warn!(prospect = %entry.prospect, action = %action_id, kind = entry.action.kind(), error = %reason, "side effect failed for good");
+            if matches!(entry.action, Action::Notify { .. } | Action::Webhook { .. }) {
+                metrics::counter!("qualifyd_handoff_failures_total", "kind" => entry.action.kind()).increment(1);
+                tracing::error!(prospect = %entry.prospect, action = %action_id, kind = entry.action.kind(), error = %reason, "hand-off failed for good; the prospect needs attention");
+            } else {
+                tracing::warn!(prospect = %entry.prospect, action = %action_id, kind = entry.action.kind(), error = %reason, "side effect failed for good");
+            }
             batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });
             record_failure(inner, &mut batch, &entry, reason)?;
             wake = true;
@@ -128,6 +133,14 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
 
 fn is_ai(entry: &OutboxEntry) -> bool {
     matches!(entry.action, Action::CallAi { .. })
+}
+
+/// Hand-offs follow `webhooks.max_attempts`; messages to prospects keep the built-in count.
+fn max_attempts(inner: &Inner, entry: &OutboxEntry) -> u32 {
+    match entry.action {
+        Action::Notify { .. } | Action::Webhook { .. } => inner.drivers.webhooks.max_attempts,
+        Action::Send { .. } | Action::CallAi { .. } => MAX_ATTEMPTS,
+    }
 }
 
 /// Exponential backoff with full jitter, capped.
@@ -173,35 +186,27 @@ async fn run_action(
                 inner.drivers.email.notify_team(action_id, to, text).await?;
             }
             if let Some(url) = webhook {
-                post_json(inner, url, &serde_json::json!({ "text": text })).await?;
+                let mut body = handoff_body(inner, state)?;
+                if let Some(object) = body.as_object_mut() {
+                    object.insert("text".to_string(), serde_json::Value::String(text.clone()));
+                }
+                crate::engine::handoff::post(&inner.drivers, url, action_id, &body, Utc::now().timestamp()).await?;
             }
             Ok(Outcome::Done)
         }
-        Action::Webhook { url, .. } => {
-            let view = crate::engine::api::ProspectView::from(state);
-            post_json(inner, url, &serde_json::to_value(view).unwrap_or_default()).await?;
+        Action::Webhook { action_id, url } => {
+            let body = handoff_body(inner, state)?;
+            crate::engine::handoff::post(&inner.drivers, url, action_id, &body, Utc::now().timestamp()).await?;
             Ok(Outcome::Done)
         }
     }
 }
 
-async fn post_json(inner: &Inner, url: &str, body: &serde_json::Value) -> Result<(), DriverError> {
-    let response = inner
-        .drivers
-        .http
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| DriverError::Transient(format!("POST to webhook failed: {e}")))?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-        Err(DriverError::Transient(format!("webhook answered {status}")))
-    } else {
-        Err(DriverError::Permanent(format!("webhook answered {status}")))
-    }
+/// The team-facing JSON of the prospect (contact details included: the team's own destination).
+fn handoff_body(inner: &Inner, state: &crate::machine::ProspectState) -> Result<serde_json::Value, DriverError> {
+    let mut state = state.clone();
+    let workflow = inner.workflow_for(&mut state).map_err(DriverError::Permanent)?;
+    Ok(crate::machine::handoff_payload(&workflow, &state, &inner.config.public_url))
 }
 
 fn record_success(
@@ -240,7 +245,13 @@ fn record_success(
             batch.push(Op::PutInbox { prospect: entry.prospect.clone(), seq, event });
             *wake = true;
         }
-        Outcome::Done => {}
+        Outcome::Done => {
+            // The hand-off step waits for this: only now does the prospect move on.
+            let seq = inner.store.next_id()?;
+            let event = Event::ActionCompleted { action_id: entry.action.id().to_string(), result: ActionResult::Done };
+            batch.push(Op::PutInbox { prospect: entry.prospect.clone(), seq, event });
+            *wake = true;
+        }
     }
     Ok(())
 }

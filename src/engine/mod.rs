@@ -6,6 +6,7 @@ pub mod api;
 mod drivers;
 mod executor;
 mod flusher;
+pub mod handoff;
 mod intake;
 pub mod operator;
 mod privacy;

@@ -143,8 +143,12 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, Error> {
 
 /// Routes an operator may call besides reads; every route not listed needs an admin, so a new
 /// route is admin-only until it is added here.
-const OPERATOR_ROUTES: &[&str] =
-    &["/v1/prospects/{id}/pause", "/v1/prospects/{id}/resume", "/v1/prospects/{id}/messages"];
+const OPERATOR_ROUTES: &[&str] = &[
+    "/v1/prospects/{id}/pause",
+    "/v1/prospects/{id}/resume",
+    "/v1/prospects/{id}/retry",
+    "/v1/prospects/{id}/messages",
+];
 
 /// Routes under this prefix carry personal data or act on a person's rights: admin only, reads
 /// included.

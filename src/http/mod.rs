@@ -109,6 +109,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/prospects/{id}/messages", post(operator::send))
         .route("/v1/prospects/{id}/pause", post(prospects::pause))
         .route("/v1/prospects/{id}/resume", post(prospects::resume))
+        .route("/v1/prospects/{id}/retry", post(prospects::retry))
+        .route("/v1/prospects/{id}/wake", post(prospects::wake))
         .route("/v1/workflows", get(workflows::list))
         .route("/v1/workflows/{id}/pause", post(workflows::pause))
         .route("/v1/workflows/{id}/resume", post(workflows::resume))

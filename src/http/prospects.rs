@@ -1,5 +1,5 @@
 //! `/v1/prospects`: import (one or a batch), read one, list with filters, read a conversation,
-//! pause and resume one prospect.
+//! pause, resume, retry (a failed hand-off) and wake (fire the pending timer) one prospect.
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -20,7 +20,7 @@ pub const MAX_IMPORT_ITEMS: usize = 10_000;
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 1000;
 /// The names `status=` can filter on (`Status::name`).
-const STATUSES: [&str; 6] = ["active", "waiting", "paused", "completed", "unsubscribed", "failed"];
+const STATUSES: [&str; 7] = ["active", "waiting", "paused", "completed", "unsubscribed", "failed", "attention"];
 
 /// `POST /v1/prospects`: one `ImportRequest` object (answered by its outcome: 201 created,
 /// 200 existing, 422 rejected) or an array of them (200 with every outcome, in order; an item
@@ -176,6 +176,45 @@ pub async fn resume(
     command(&state, &caller, &id, AdminCommand::Resume).await
 }
 
+/// `POST /v1/prospects/{id}/retry`: tries the current step again, for a prospect whose
+/// hand-off failed (`attention`) or that failed; 409 for any other status.
+pub async fn retry(
+    State(state): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<ProspectView>> {
+    let view = fetch(&state, &id)?;
+    if !matches!(view.status.as_str(), "attention" | "failed") {
+        return Err(Error::new(
+            StatusCode::CONFLICT,
+            "nothing_to_retry",
+            format!(
+                "prospect `{id}` is `{}`: only a prospect in `attention` (failed hand-off) or `failed` can be retried",
+                view.status
+            ),
+        ));
+    }
+    command(&state, &caller, &id, AdminCommand::Retry).await
+}
+
+/// `POST /v1/prospects/{id}/wake`: fires the prospect's pending timer now (a staging
+/// fast-forward; admin only, audited); 409 when no timer is pending.
+pub async fn wake(
+    State(state): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<ProspectView>> {
+    let view = fetch(&state, &id)?;
+    if view.next_wake_up.is_none() || view.status == "paused" {
+        return Err(Error::new(
+            StatusCode::CONFLICT,
+            "nothing_to_wake",
+            format!("prospect `{id}` is `{}` with no pending timer: there is nothing to fire", view.status),
+        ));
+    }
+    command(&state, &caller, &id, AdminCommand::Wake).await
+}
+
 async fn command(state: &Shared, caller: &Caller, id: &str, command: AdminCommand) -> Result<Json<ProspectView>> {
     let name = match &command {
         AdminCommand::Pause { .. } => "pause",
@@ -183,6 +222,8 @@ async fn command(state: &Shared, caller: &Caller, id: &str, command: AdminComman
         AdminCommand::Unsubscribe => "unsubscribe",
         AdminCommand::TakeOver => "take_over",
         AdminCommand::SendHuman { .. } => "send_human",
+        AdminCommand::Retry => "retry",
+        AdminCommand::Wake => "wake",
     };
     if !state.engine.command(id, command).await? {
         return Err(no_prospect(id));
@@ -223,6 +264,7 @@ mod tests {
             Status::Completed { outcome: reason() },
             Status::Unsubscribed,
             Status::Failed { reason: reason() },
+            Status::Attention { reason: reason() },
         ];
         assert_eq!(all.map(|s| s.name()), STATUSES);
         let filter = |status: &str| ListQuery { status: Some(status.into()), ..ListQuery::default() }.into_filter();

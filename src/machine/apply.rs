@@ -9,6 +9,7 @@ use crate::machine::event::{ActionResult, AdminCommand, AiAnswer, Event};
 use crate::machine::intent::is_opt_out;
 use crate::machine::render::{expression_context, template_context, to_json, window_for};
 use crate::machine::state::{Direction, ProspectState, Status, StatusChange, Timer, TimerPurpose};
+use crate::machine::team::team_template_context;
 use crate::schedule::SendWindow;
 
 /// How many steps one event may run through before the machine decides it is spinning.
@@ -87,20 +88,27 @@ impl Run<'_, '_> {
                 if self.state.pending_action.as_deref() == Some(action_id.as_str())
                     && matches!(self.state.status, Status::Paused { .. }) =>
             {
-                // Held (an operator took over): the answer is stale by the time the prospect
-                // resumes, so it is dropped and resuming asks again.
+                // Held (an operator took over): an AI answer is stale by the time the prospect
+                // resumes, so it is dropped and resuming asks again. A delivered hand-off is
+                // done: resuming goes on from the step after it, never hands off twice.
                 self.state.pending_action = None;
+                if let Event::ActionCompleted { result: ActionResult::Done, .. } = event
+                    && let Some(next) = self.current().and_then(|i| self.workflow().steps[i].next)
+                {
+                    self.state.step = Some(self.workflow().steps[next].id.clone());
+                }
             }
             Event::ActionCompleted { action_id, result } => {
-                if self.state.pending_action.as_deref() == Some(action_id.as_str())
-                    && let ActionResult::Ai(answer) = result
-                {
-                    self.on_ai_answer(answer);
+                if self.state.pending_action.as_deref() == Some(action_id.as_str()) {
+                    match result {
+                        ActionResult::Ai(answer) => self.on_ai_answer(answer),
+                        ActionResult::Done => self.on_delivered(),
+                    }
                 }
             }
             Event::ActionFailed { action_id, reason } => {
                 if self.state.pending_action.as_deref() == Some(action_id.as_str()) {
-                    self.on_ai_failure(reason);
+                    self.on_action_failure(reason);
                 }
             }
             Event::Admin { command } => self.on_admin(command),
@@ -112,14 +120,23 @@ impl Run<'_, '_> {
         self.state.last_reply = Some(text.to_string());
         self.state.last_inbound_at = Some(at);
         self.state.unanswered = true;
-        if self.state.status.is_finished() || matches!(self.state.status, Status::Failed { .. }) {
+        if self.state.status.is_finished()
+            || matches!(self.state.status, Status::Failed { .. } | Status::Attention { .. })
+        {
+            if is_opt_out(text) && !self.state.status.is_finished() {
+                self.unsubscribe();
+            }
             return;
         }
         if is_opt_out(text) {
             self.unsubscribe();
             return;
         }
-        if matches!(self.state.status, Status::Paused { .. }) || self.state.pending_action.is_some() {
+        if matches!(self.state.status, Status::Paused { .. }) {
+            self.state.held_replies.push(text.to_string());
+            return; // Read on resume, with every other reply written meanwhile.
+        }
+        if self.state.pending_action.is_some() {
             return; // Consumed by the next step that looks at replies.
         }
         let Some(index) = self.current() else { return };
@@ -177,10 +194,8 @@ impl Run<'_, '_> {
             return;
         }
         let Some(index) = self.current() else { return };
-        if let Some(reply) = answer.reply.as_deref().filter(|r| !r.trim().is_empty()) {
-            let channel = self.state.channel;
-            self.send(channel, reply.to_string(), false);
-        }
+        // Held until routing decides (see `draft_reply`).
+        self.state.draft_reply = answer.reply.clone().filter(|r| !r.trim().is_empty());
         let step = &self.workflow().steps[index];
         let chosen = match &step.kind {
             StepKind::Ai(ai) => {
@@ -191,12 +206,52 @@ impl Run<'_, '_> {
         self.run_from(chosen.or(step.next));
     }
 
-    fn on_ai_failure(&mut self, reason: &str) {
+    /// A hand-off (`notify`, `webhook`) was delivered: only now does the prospect move on.
+    fn on_delivered(&mut self) {
         self.state.pending_action = None;
         let Some(index) = self.current() else { return };
-        match &self.workflow().steps[index].kind {
+        match self.workflow().steps[index].next {
+            Some(next) => self.run_from(Some(next)),
+            None => {
+                self.stuck(index);
+            }
+        }
+    }
+
+    fn on_action_failure(&mut self, reason: &str) {
+        self.state.pending_action = None;
+        let Some(index) = self.current() else { return };
+        let step = &self.workflow().steps[index];
+        match &step.kind {
             StepKind::Ai(ai) if ai.on_failure.is_some() => self.run_from(ai.on_failure),
-            _ => self.fail(format!("step `{}` failed: {reason}", self.workflow().steps[index].id)),
+            StepKind::Notify { on_failure: Some(target), .. } | StepKind::Webhook { on_failure: Some(target), .. } => {
+                self.run_from(Some(*target))
+            }
+            StepKind::Notify { .. } | StepKind::Webhook { .. } => {
+                self.state.status = Status::Attention { reason: format!("hand-off `{}` failed: {reason}", step.id) };
+                self.state.timer = None;
+            }
+            StepKind::Ai(_)
+            | StepKind::Send { .. }
+            | StepKind::Wait(_)
+            | StepKind::WaitReply { .. }
+            | StepKind::Branch { .. }
+            | StepKind::Set { .. }
+            | StepKind::End { .. } => self.fail(format!("step `{}` failed: {reason}", step.id)),
+        }
+    }
+
+    /// An operator asks to try the current step again (a failed hand-off, a failed prospect).
+    fn retry(&mut self) {
+        if !matches!(self.state.status, Status::Attention { .. } | Status::Failed { .. }) {
+            return;
+        }
+        self.state.status = Status::Active;
+        self.state.pending_action = None;
+        self.state.timer = None;
+        self.state.timer_held = false;
+        if let Some(index) = self.current() {
+            self.run_from(Some(index));
         }
     }
 
@@ -218,6 +273,14 @@ impl Run<'_, '_> {
             }
             AdminCommand::Unsubscribe => self.unsubscribe(),
             AdminCommand::Resume => self.resume(),
+            AdminCommand::Retry => self.retry(),
+            AdminCommand::Wake => {
+                if let Some(timer) = self.state.timer.clone()
+                    && !matches!(self.state.status, Status::Paused { .. })
+                {
+                    self.on_timer(timer.seq);
+                }
+            }
         }
     }
 
@@ -228,11 +291,28 @@ impl Run<'_, '_> {
     }
 
     fn resume(&mut self) {
-        if !matches!(self.state.status, Status::Paused { .. } | Status::Failed { .. }) {
+        if !matches!(self.state.status, Status::Paused { .. } | Status::Failed { .. } | Status::Attention { .. }) {
             return;
         }
-        let failed = matches!(self.state.status, Status::Failed { .. });
+        let failed = matches!(self.state.status, Status::Failed { .. } | Status::Attention { .. });
         self.state.status = if self.state.timer.is_some() { Status::Waiting } else { Status::Active };
+        // Everything said during the pause is one reply for the next extraction, not just the last.
+        let held = std::mem::take(&mut self.state.held_replies);
+        if !held.is_empty() {
+            self.state.last_reply = Some(held.join("\n"));
+            self.state.unanswered = true;
+            let at_reply_step = self
+                .current()
+                .is_some_and(|i| matches!(self.workflow().steps[i].kind, StepKind::WaitReply { .. } | StepKind::Ai(_)));
+            if !at_reply_step && let Some(target) = self.workflow().on_reply {
+                // A sequence stops on reply, as it would have without the pause.
+                self.state.timer = None;
+                self.state.timer_held = false;
+                self.state.pending_action = None;
+                self.run_from(Some(target));
+                return;
+            }
+        }
         // A reply that came while paused answers the `wait_reply`, even if its timeout fell too.
         let replied = self.state.unanswered
             && self.current().is_some_and(|i| matches!(self.workflow().steps[i].kind, StepKind::WaitReply { .. }));
@@ -296,6 +376,18 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Renders a team-facing template (`notify`): the prospect's contact details are in scope.
+    fn render_team(&mut self, template: &str) -> Option<String> {
+        let context = team_template_context(self.workflow(), &self.state, self.env.public_url);
+        match self.workflow().templates.render(template, &context) {
+            Ok(text) => Some(text),
+            Err(message) => {
+                self.fail(format!("template `{template}` failed to render: {message}"));
+                None
+            }
+        }
+    }
+
     fn recompute_score(&mut self) {
         let Some(source) = self.workflow().score.clone() else { return };
         let context = expression_context(&self.state);
@@ -333,6 +425,7 @@ impl Run<'_, '_> {
     fn run_step(&mut self, index: StepIndex, kind: &StepKind, next: Option<StepIndex>) -> Option<StepIndex> {
         match kind {
             StepKind::Send { template, channel } => {
+                self.state.draft_reply = None;
                 if let Some(at) = self.deferred_until() {
                     self.set_timer(at, TimerPurpose::SendWindow);
                     return None;
@@ -343,10 +436,12 @@ impl Run<'_, '_> {
                 next.or_else(|| self.stuck(index))
             }
             StepKind::Wait(WaitFor::Duration(d)) => {
+                self.state.draft_reply = None;
                 self.set_timer(self.now + *d, TimerPurpose::Wait);
                 None
             }
             StepKind::Wait(WaitFor::Cron(cron)) => {
+                self.state.draft_reply = None;
                 let window = window_for(self.workflow(), &self.state, self.env.default_window);
                 let local = self.now.with_timezone(&window.timezone);
                 match cron.find_next_occurrence(&local, false) {
@@ -356,6 +451,10 @@ impl Run<'_, '_> {
                 None
             }
             StepKind::WaitReply { timeout, .. } => {
+                if let Some(reply) = self.state.draft_reply.take() {
+                    let channel = self.state.channel;
+                    self.send(channel, reply, false);
+                }
                 if self.state.unanswered {
                     self.state.unanswered = false;
                     return next.or_else(|| self.stuck(index));
@@ -406,18 +505,23 @@ impl Run<'_, '_> {
                 self.recompute_score();
                 next.or_else(|| self.stuck(index))
             }
-            StepKind::Notify { email, webhook, template } => {
-                let text = self.render(template)?;
+            // A hand-off waits for its delivery: the prospect moves on (and may be marked
+            // `completed`) only once the team has it; a failure takes `on_failure` or `attention`.
+            StepKind::Notify { email, webhook, template, .. } => {
+                let text = self.render_team(template)?;
                 let action_id = self.action_id();
+                self.state.pending_action = Some(action_id.clone());
                 self.actions.push(Action::Notify { action_id, email: email.clone(), webhook: webhook.clone(), text });
-                next.or_else(|| self.stuck(index))
+                None
             }
             StepKind::Webhook { url, .. } => {
                 let action_id = self.action_id();
+                self.state.pending_action = Some(action_id.clone());
                 self.actions.push(Action::Webhook { action_id, url: url.clone() });
-                next.or_else(|| self.stuck(index))
+                None
             }
             StepKind::End { outcome } => {
+                self.state.draft_reply = None;
                 self.state.status = Status::Completed { outcome: outcome.clone() };
                 self.state.timer = None;
                 None

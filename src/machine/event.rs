@@ -65,4 +65,8 @@ pub enum AdminCommand {
     SendHuman {
         text: String,
     },
+    /// Try the current step again: a failed hand-off (`attention`) or a failed prospect.
+    Retry,
+    /// Fire the pending timer now (staging fast-forward).
+    Wake,
 }

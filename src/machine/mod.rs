@@ -7,8 +7,11 @@ mod event;
 pub mod intent;
 pub mod render;
 mod state;
+pub mod team;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_handoff;
 
 pub use action::Action;
 pub use apply::{MAX_STEPS_PER_EVENT, MachineEnv, Transition, apply};
@@ -16,3 +19,4 @@ pub use event::{ActionResult, AdminCommand, AiAnswer, Event};
 pub use state::{
     Contact, Direction, ProspectState, RECENT_MESSAGES, RecentMessage, Status, StatusChange, Timer, TimerPurpose,
 };
+pub use team::{handoff_payload, team_template_context};

@@ -85,12 +85,13 @@ pub fn window_for(workflow: &Workflow, state: &ProspectState, default: &SendWind
     if workflow.send_window.is_none() && !default.is_always_open() && has_french_number(state) {
         return LocalWindow::new(french_window(), Holidays::France);
     }
+    let holidays = if workflow.send_window.is_some() { workflow.holidays } else { Holidays::None };
     let window = workflow.send_window.clone().unwrap_or_else(|| default.clone());
     let window = match state.contact.timezone.as_deref().and_then(|tz| tz.parse::<Tz>().ok()) {
         Some(tz) => window.with_timezone(tz),
         None => window,
     };
-    LocalWindow::new(window, Holidays::None)
+    LocalWindow::new(window, holidays)
 }
 
 fn has_french_number(state: &ProspectState) -> bool {
@@ -170,6 +171,18 @@ mod tests {
         let window = window_for(&own, &prospect(&own, "+33612345678"), &settings_window());
         assert_eq!(window.holidays(), Holidays::None);
         assert!(window.is_open(Utc.with_ymd_and_hms(2026, 11, 29, 10, 30, 0).unwrap()));
+
+        // `holidays: fr` shuts the workflow's own window on French holidays: 14 July 2026 is a
+        // Tuesday, the window opens again on Wednesday 15 at 08:00 Paris.
+        let french = workflow(
+            "send_window: { timezone: Europe/Paris, days: [mon, tue, wed, thu, fri, sat], hours: \"08:00-20:00\", holidays: fr }\n",
+        );
+        let window = window_for(&french, &prospect(&french, "+447700900123"), &settings_window());
+        assert_eq!(window.holidays(), Holidays::France);
+        let bastille_day = Utc.with_ymd_and_hms(2026, 7, 14, 10, 0, 0).unwrap();
+        assert!(!window.is_open(bastille_day));
+        assert_eq!(window.next_open(bastille_day), Utc.with_ymd_and_hms(2026, 7, 15, 6, 0, 0).unwrap());
+        assert!(!window.is_open(Utc.with_ymd_and_hms(2026, 12, 25, 10, 0, 0).unwrap()));
 
         let window = window_for(&plain, &prospect(&plain, "+33612345678"), &SendWindow::always());
         assert!(window.window().is_always_open() && window.holidays() == Holidays::None);

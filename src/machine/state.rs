@@ -27,6 +27,11 @@ pub enum Status {
     Failed {
         reason: String,
     },
+    /// A hand-off (`notify`, `webhook`) failed after every retry and the step has no
+    /// `on_failure`: a human must look (`POST /v1/prospects/{id}/retry` tries it again).
+    Attention {
+        reason: String,
+    },
 }
 
 impl Status {
@@ -38,6 +43,7 @@ impl Status {
             Status::Completed { .. } => "completed",
             Status::Unsubscribed => "unsubscribed",
             Status::Failed { .. } => "failed",
+            Status::Attention { .. } => "attention",
         }
     }
 
@@ -128,6 +134,15 @@ pub struct ProspectState {
     pub pending_action: Option<String>,
     /// A reply arrived that no step has consumed yet.
     pub unanswered: bool,
+    /// An `ai` step's reply, held until routing decides: sent when the route waits for the
+    /// prospect's answer (`wait_reply`), dropped when it reaches a `send` (the route's own
+    /// message), a `wait` or an `end`, so a lead is never left with an unanswered question.
+    #[serde(default)]
+    pub draft_reply: Option<String>,
+    /// What the prospect wrote while paused (an operator's takeover): read together, as one
+    /// reply, when the workflow resumes, so nothing they told the operator is asked again.
+    #[serde(default)]
+    pub held_replies: Vec<String>,
     pub last_reply: Option<String>,
     pub last_intent: Option<String>,
     pub last_inbound_at: Option<DateTime<Utc>>,
@@ -178,6 +193,8 @@ impl ProspectState {
             timer_held: false,
             pending_action: None,
             unanswered: false,
+            draft_reply: None,
+            held_replies: Vec::new(),
             last_reply: None,
             last_intent: None,
             last_inbound_at: None,

@@ -18,7 +18,7 @@ pub const DEFAULT_CACHE_MB: u64 = 64;
 pub const MEGABYTE: u64 = 1024 * 1024;
 const DEFAULT_HOURS: &str = "08:00-20:00";
 
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 19] = [
     "listen",
     "public_url",
     "data_dir",
@@ -37,6 +37,7 @@ const KEYS: [&str; 18] = [
     "reload",
     "retention",
     "privacy",
+    "webhooks",
 ];
 
 /// Compiles the settings file `file` whose contents are `text`; `env` looks up the variables
@@ -62,11 +63,13 @@ pub fn compile(file: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
 fn settings(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Settings {
     cx.check_keys("", &KEYS);
     let listen = cx.parse("listen", SocketAddr::from(([127, 0, 0, 1], 8080)), parse_listen);
-    let public_url = cx.parse("public_url", format!("http://localhost:{}", listen.port()), http_url);
+    let public_url_follows_listen = cx.node("public_url").is_none();
+    let public_url = cx.parse("public_url", default_public_url(listen), http_url);
     let timezone = cx.parse("timezone", Tz::UTC, parse_timezone);
     Settings {
         listen,
         public_url,
+        public_url_follows_listen,
         data_dir: cx.dir("data_dir", "./data"),
         workflows_dir: cx.dir("workflows_dir", "./workflows"),
         prompts_dir: cx.dir("prompts_dir", "./prompts"),
@@ -83,7 +86,13 @@ fn settings(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Settings {
         reload: reload(cx),
         retention: retention(cx),
         privacy: super::privacy::privacy(cx, env),
+        webhooks: super::webhooks::webhooks(cx, env),
     }
+}
+
+/// `public_url` when the settings leave it out: the local address the daemon listens on.
+pub fn default_public_url(listen: SocketAddr) -> String {
+    format!("http://localhost:{}", listen.port())
 }
 
 fn send_window(cx: &mut Cx<'_>, timezone: Tz) -> SendWindow {

@@ -25,9 +25,11 @@ mod privacy;
 mod raw;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 pub use compile::{compile, default_retention};
 pub use privacy::DEFAULT_HELP_TEXT;
+pub use webhooks::{WEBHOOK_SECRET_ENV, WebhookSettings};
 
 /// Reads `file` and compiles it against the process environment.
 pub fn load(file: &Path) -> Result<Settings, Vec<Diagnostic>> {
@@ -65,6 +67,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Base URL providers call back on, without a trailing slash.
     pub public_url: String,
+    /// `public_url` was not set: it follows `listen` (and a `--listen` override).
+    pub public_url_follows_listen: bool,
     pub data_dir: PathBuf,
     pub workflows_dir: PathBuf,
     pub prompts_dir: PathBuf,
@@ -86,6 +90,7 @@ pub struct Settings {
     pub reload: ReloadSettings,
     pub retention: RetentionSettings,
     pub privacy: PrivacySettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// An extra named admin API token.
@@ -282,6 +287,15 @@ pub struct PrivacySettings {
 }
 
 impl Settings {
+    /// Applies `--listen`: a `public_url` the file leaves out follows the new port, so
+    /// unsubscribe links and callbacks point at the address the daemon really answers on.
+    pub fn override_listen(&mut self, listen: SocketAddr) {
+        self.listen = listen;
+        if self.public_url_follows_listen {
+            self.public_url = compile::default_public_url(listen);
+        }
+    }
+
     /// The built-in defaults with every channel on the outbox and the rules provider, data in
     /// `data_dir` and workflows/prompts beside it, and the development master key (created in
     /// `data_dir/master.key`). For tests, three values differ from an empty
@@ -292,6 +306,7 @@ impl Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: "http://localhost".to_string(),
+            public_url_follows_listen: false,
             data_dir: data_dir.to_path_buf(),
             workflows_dir: base.join("workflows"),
             prompts_dir: base.join("prompts"),
@@ -316,6 +331,7 @@ impl Settings {
                 suppression_secret: None,
                 help_text: privacy::DEFAULT_HELP_TEXT.to_string(),
             },
+            webhooks: WebhookSettings::default(),
         }
     }
 }

@@ -69,6 +69,23 @@ pub struct Privacy {
     pub help_text: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    pub signing_secret: Option<String>,
+    #[serde(default)]
+    pub destinations: Vec<WebhookDestination>,
+    #[serde(default, deserialize_with = "number")]
+    pub max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDestination {
+    pub url: String,
+    pub secret: String,
+}
+
 /// A driver or provider that takes no keys besides its tag (`outbox`, `rules`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

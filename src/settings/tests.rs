@@ -232,3 +232,14 @@ fn inbound_email_webhook_secrets_come_from_the_file_or_the_environment() {
     assert_eq!(settings.mailgun_signing_key.as_ref().map(Secret::expose), Some("key-123"));
     assert!(settings.postmark_secret.is_none(), "an empty value means not configured");
 }
+
+#[test]
+fn a_default_public_url_follows_a_listen_override_and_an_explicit_one_stays() {
+    let mut settings = compile(Path::new("config.yaml"), "listen: 127.0.0.1:8080\n", &|_| None).unwrap();
+    settings.override_listen("127.0.0.1:9090".parse().unwrap());
+    assert_eq!(settings.public_url, "http://localhost:9090");
+    let text = "listen: 127.0.0.1:8080\npublic_url: https://q.example.com\n";
+    let mut settings = compile(Path::new("config.yaml"), text, &|_| None).unwrap();
+    settings.override_listen("127.0.0.1:9090".parse().unwrap());
+    assert_eq!(settings.public_url, "https://q.example.com");
+}

@@ -88,6 +88,8 @@ pub struct Conversation {
     state: ProspectState,
     now: DateTime<Utc>,
     transcript: Vec<Record>,
+    /// Hand-offs fail (set by a script's `handoff: fails`).
+    handoffs_fail: bool,
 }
 
 impl Conversation {
@@ -101,7 +103,7 @@ impl Conversation {
             "simulated".to_string(),
             start,
         );
-        Conversation { stage, entry, entered: false, state, now: start, transcript: Vec::new() }
+        Conversation { stage, entry, entered: false, state, now: start, transcript: Vec::new(), handoffs_fail: false }
     }
 
     /// Imports the prospect (runs the first steps). A prospect that enters by writing first
@@ -200,13 +202,34 @@ impl Conversation {
         Ok(())
     }
 
+    /// Makes every later hand-off fail (the team's destination is down) or succeed again.
+    pub fn set_handoffs_fail(&mut self, fail: bool) {
+        self.handoffs_fail = fail;
+    }
+
+    fn handoff_result(&self, action_id: String) -> Event {
+        if self.handoffs_fail {
+            Event::ActionFailed { action_id, reason: "the destination is down (simulated)".to_string() }
+        } else {
+            Event::ActionCompleted { action_id, result: ActionResult::Done }
+        }
+    }
+
     /// Records one action; an AI call is answered at once and its answer returned as an event.
     fn perform(&mut self, workflow: &Workflow, action: Action) -> Result<Option<Event>, Error> {
         let at = self.now;
         let record = match action {
             Action::Send { channel, text, .. } => Record::Sent { at, channel, text },
-            Action::Notify { email, webhook, text, .. } => Record::Notified { at, email, webhook, text },
-            Action::Webhook { url, .. } => Record::Webhook { at, url },
+            // A hand-off is delivered at once (as the daemon reports a 2xx), unless the script
+            // says the team's destination is down: then it fails as after the last retry.
+            Action::Notify { action_id, email, webhook, text } => {
+                self.transcript.push(Record::Notified { at, email, webhook, text });
+                return Ok(Some(self.handoff_result(action_id)));
+            }
+            Action::Webhook { action_id, url } => {
+                self.transcript.push(Record::Webhook { at, url });
+                return Ok(Some(self.handoff_result(action_id)));
+            }
             Action::CallAi { action_id, step, .. } => {
                 let because = self.stage.brain.explain(workflow, &step, &self.state);
                 let answer = self.stage.brain.answer(workflow, &step, &self.state)?;

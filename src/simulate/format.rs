@@ -74,6 +74,7 @@ pub fn status(status: &Status) -> String {
     match status {
         Status::Completed { outcome } => format!("completed ({outcome})"),
         Status::Failed { reason } => format!("failed: {reason}"),
+        Status::Attention { reason } => format!("attention: {reason}"),
         Status::Paused { reason } => format!("paused: {reason}"),
         other => other.name().to_string(),
     }

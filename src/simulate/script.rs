@@ -38,6 +38,8 @@ pub struct Turn {
     pub number: usize,
     pub at: Position,
     pub act: Option<Act>,
+    /// `handoff: fails` / `handoff: delivers`: whether hand-offs from this turn on reach the team.
+    pub handoffs_fail: Option<bool>,
     pub expectations: Vec<Expectation>,
 }
 
@@ -99,6 +101,15 @@ pub enum StatusName {
     Completed,
     Unsubscribed,
     Failed,
+    Attention,
+}
+
+/// Whether the team's destinations answer, from this turn on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawHandoff {
+    Fails,
+    Delivers,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +158,7 @@ struct RawTurn {
     step: Option<String>,
     status: Option<StatusName>,
     outcome: Option<String>,
+    handoff: Option<RawHandoff>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,7 +317,8 @@ impl Compiler<'_> {
             let keys = "say, wait, sent, notified, fields, score, step, status, outcome";
             self.error(node.at, format!("empty turn: write `say`, `wait` or an expectation ({keys})"));
         }
-        Some(Turn { number, at: node.at, act, expectations })
+        let handoffs_fail = raw.handoff.map(|h| h == RawHandoff::Fails);
+        Some(Turn { number, at: node.at, act, handoffs_fail, expectations })
     }
 
     fn messages(&mut self, turn: &Node, key: &str, list: Vec<RawMessage>) -> Vec<MessageMatch> {
@@ -367,6 +380,7 @@ impl StatusName {
             StatusName::Completed => "completed",
             StatusName::Unsubscribed => "unsubscribed",
             StatusName::Failed => "failed",
+            StatusName::Attention => "attention",
         }
     }
 }

@@ -175,6 +175,9 @@ pub fn run_script(script: &Script, settings: &Settings, brain: Brain) -> Vec<Fai
     let mut since = 0;
     let mut outcome = conversation.start();
     for turn in &script.turns {
+        if let Some(fail) = turn.handoffs_fail {
+            conversation.set_handoffs_fail(fail);
+        }
         if outcome.is_ok() {
             outcome = match &turn.act {
                 Some(Act::Say(text)) => conversation.say(text),

@@ -64,7 +64,7 @@ fn replies_are_answered_by_the_rules_provider() {
     let records = &c.transcript()[1..];
     assert!(matches!(&records[0], Record::Received { text, .. } if text == "Environ 1500€ par mois"));
     assert!(matches!(&records[1], Record::Answered { step, .. } if step == "qualify"));
-    assert_eq!(sent(records), ["When would you like to get started?"]);
+    assert_eq!(sent(records), ["Quand souhaitez-vous démarrer ?"]);
     assert_eq!(c.state().fields["budget"], serde_json::json!(1500));
     assert_eq!((c.state().score, c.state().step.as_deref()), (Some(40), Some("first_reply")));
 }
@@ -138,7 +138,7 @@ fn an_inbound_entry_starts_with_the_first_message() {
     c.say("Bonjour, je voudrais des panneaux solaires").unwrap();
     assert!(c.entered());
     assert_eq!(c.state().fields["need"], serde_json::json!("solar"));
-    assert_eq!(sent(c.transcript()), ["What is the postcode of the project?"]);
+    assert_eq!(sent(c.transcript()), ["Quel est le code postal du projet ?"]);
     assert_eq!(c.state().step.as_deref(), Some("wait_answer"));
 }
 
@@ -175,7 +175,7 @@ turns:
     step: first_reply
   - say: 1500 euros par mois
     fields: { budget: 1500 }
-    sent: [{ text: When would you like to get started? }]
+    sent: [{ text: Quand souhaitez-vous démarrer ? }]
     score: 40
   - wait: 1h
     sent: []

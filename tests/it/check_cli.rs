@@ -86,3 +86,19 @@ fn a_bad_settings_file_is_reported_with_its_position() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("config.yaml:2:1: error:"), "{stderr}");
 }
+
+#[test]
+fn an_email_hand_off_without_an_email_channel_is_an_error_not_a_lost_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::harness::copy_shipped(dir.path());
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "channels: { sms: { driver: outbox }, messenger: { driver: outbox } }\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = qualifyd(&["check", "--config", "config.yaml"], dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("`notify.email` needs an email channel")).collect();
+    assert_eq!(errors.len(), 3, "one per shipped workflow: {stderr}");
+    assert!(errors.iter().any(|e| e.contains("inbound-lead.yaml:")), "{stderr}");
+}

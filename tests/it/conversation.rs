@@ -23,7 +23,9 @@ fn text(output: &Output) -> (String, String) {
 fn project(ai: &str) -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    let config = format!("timezone: Europe/Paris\nchannels: {{ sms: {{ driver: outbox }} }}\nai: {ai}\n");
+    let config = format!(
+        "timezone: Europe/Paris\nchannels: {{ sms: {{ driver: outbox }}, email: {{ driver: outbox }} }}\nai: {ai}\n"
+    );
     std::fs::write(dir.path().join("config.yaml"), config).unwrap();
     std::fs::create_dir_all(dir.path().join("workflows/tests")).unwrap();
     std::fs::create_dir_all(dir.path().join("prompts/inbound-lead")).unwrap();
@@ -72,7 +74,7 @@ fn a_failing_script_exits_1_with_the_line_and_the_diff() {
     assert!(stdout.contains(place), "no `{place}` in:\n{stdout}");
     assert!(stdout.contains("    expected: - contains \"budget\"\n"), "{stdout}");
     assert!(stdout.contains("    actual:   - sms \"Bonjour Marie !"), "{stdout}");
-    assert!(stdout.contains("              - sms \"When would you like to get started?\"\n"), "{stdout}");
+    assert!(stdout.contains("              - sms \"Quand souhaitez-vous démarrer ?\"\n"), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("0 passed, 1 failed"), "{stdout}");
     let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
     assert!(xml.starts_with("<?xml") && xml.contains("<testsuite "), "{xml}");
@@ -104,7 +106,7 @@ replay: answers.replay.yaml
 turns:
   - sent: [{ contains: Bonjour ! }]
   - say: peu importe
-    sent: [{ text: \"Super, et c'est vous qui décidez ?\" }]
+    sent: [{ text: \"Merci ! Un conseiller vous appelle très vite.\" }]
     fields: { budget: 1500, timeline: now, decision_maker: true }
     outcome: qualified
 ";
@@ -144,7 +146,7 @@ fn simulate_through_a_pipe() {
         "[Wed 2026-01-07 10:00 CET] timer: no reply in time (first_reply)",
         "[Wed 2026-01-07 10:00 CET] sms -> Bonjour Marie, je me permets de vous relancer",
         "[Wed 2026-01-07 10:00 CET] prospect: Environ 1500€ par mois",
-        "[Wed 2026-01-07 10:00 CET] sms -> When would you like to get started?",
+        "[Wed 2026-01-07 10:00 CET] sms -> Quand souhaitez-vous démarrer ?",
         "step first_reply | status waiting | score 40 | fields {\"budget\":1500}",
         "\"workflow\": \"inbound-lead\"",
         "bye: Wed 2026-01-07 10:00 CET",

@@ -39,7 +39,7 @@ async fn import_greets_and_a_reply_is_qualified_by_the_rules_provider() {
     let messages = daemon.wait_messages(&id, 3).await;
     assert_eq!(messages[1]["direction"], "inbound");
     assert_eq!(messages[1]["text"], FIXTURE_TEXT);
-    assert_eq!(messages[2]["text"], "Will you be the one deciding?");
+    assert_eq!(messages[2]["text"], "Est-ce vous qui prendrez la décision ?");
     daemon.stop().await;
 }
 
@@ -179,7 +179,7 @@ async fn an_unknown_sender_starts_the_inbound_workflow_or_is_kept_unmatched() {
     let view = daemon.wait_for(&id, Duration::from_secs(5), |v| v["fields"]["need"] == "solar").await;
     assert_eq!(view["workflow"], "messenger-inbound");
     let messages = daemon.wait_messages(&id, 2).await;
-    assert_eq!(messages[1]["text"], "What is the postcode of the project?");
+    assert_eq!(messages[1]["text"], "Quel est le code postal du projet ?");
     let unmatched = daemon.inbound("email", "someone@example.org", "hello", "e-1").await;
     assert_eq!(unmatched["prospect"], serde_json::Value::Null);
     daemon.stop().await;

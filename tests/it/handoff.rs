@@ -74,7 +74,8 @@ async fn the_team_is_alerted_an_operator_takes_over_and_resume_hands_back() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let alert: Value = serde_json::from_slice(&hook.received_requests().await.unwrap()[0].body).unwrap();
-    assert_eq!(alert, json!({ "text": "A lead wants to talk: I'd like to talk to someone" }));
+    assert_eq!(alert["text"], "A lead wants to talk: I'd like to talk to someone");
+    assert_eq!(alert["prospect"]["phone"], "+33612345690", "the team gets the number to call: {alert}");
 
     let (status, view) = say(&daemon, VIEWER, &id, json!({ "text": "Hi" })).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{view}");

@@ -16,6 +16,7 @@ mod crash;
 mod daemon;
 mod eval;
 mod handoff;
+mod handoff_signed;
 mod harness;
 mod privacy_at_rest;
 mod privacy_audit;

@@ -75,7 +75,7 @@ pub(crate) fn successors(step: &Step) -> Vec<usize> {
             out.extend(ai.choose.iter().map(|(_, i)| *i));
             out.extend(ai.on_failure);
         }
-        StepKind::Webhook { on_failure, .. } => {
+        StepKind::Webhook { on_failure, .. } | StepKind::Notify { on_failure, .. } => {
             out.extend(step.next);
             out.extend(*on_failure);
         }

@@ -19,7 +19,7 @@ use crate::catalog::raw::{RawSendWindow, RawVersioning, RawWorkflow};
 use crate::catalog::templates::Templates;
 use crate::channel::Channel;
 use crate::diagnostic::{Diagnostic, did_you_mean_suffix};
-use crate::schedule::{SendWindow, parse_hours, parse_weekday};
+use crate::schedule::{Holidays, SendWindow, parse_hours, parse_weekday};
 use crate::yaml;
 use context::{Ctx, at_path};
 
@@ -83,6 +83,14 @@ pub fn compile_workflow(
     for channel in &entry_inbound {
         check_channel(&mut ctx, *channel, &at_path!["entry", "inbound"], options);
     }
+    let holidays = match raw.send_window.as_ref().and_then(|w| w.holidays.as_deref()) {
+        Some(code) => Holidays::parse(code).unwrap_or_else(|message| {
+            let at = ctx.value_at(&at_path!["send_window", "holidays"]);
+            ctx.error(at, message);
+            Holidays::None
+        }),
+        None => Holidays::None,
+    };
     let send_window = raw.send_window.map(|w| compile_window(&mut ctx, w, options));
     if let Some(score) = &raw.score {
         checks::check_expression(&mut ctx, templates.compiled, score, &at_path!["score"], &fields);
@@ -117,6 +125,7 @@ pub fn compile_workflow(
         entry_import: entry.import,
         entry_inbound,
         send_window,
+        holidays,
         messages_per_day: raw.limits.and_then(|l| l.messages_per_day),
         fields,
         score: raw.score,

@@ -7,6 +7,8 @@ use crate::catalog::compile::context::{Ctx, StepNames, at_path, is_identifier};
 use crate::catalog::compile::{CompileOptions, TemplateSet};
 use crate::catalog::model::{AiStep, Field, Step, StepKind, WaitFor};
 use crate::catalog::raw::{RawAi, RawArm, RawStep, RawWait, STEP_KINDS};
+use crate::catalog::templates::{PROSPECT_ATTRIBUTES, TEAM_PROSPECT_ATTRIBUTES, TEAM_VARIABLES};
+use crate::channel::Channel;
 use crate::diagnostic::did_you_mean_suffix;
 use crate::schedule::parse_duration;
 use crate::yaml::{NodeValue, Segment};
@@ -155,7 +157,7 @@ impl StepCompiler<'_, '_, '_> {
 
     fn compile_kind(&mut self, raw: RawStep) -> Option<StepKind> {
         if let Some(send) = raw.send {
-            self.check_template(&send.template, &["send", "template"]);
+            self.check_template(&send.template, &["send", "template"], false);
             let channel = send.channel.unwrap_or(self.default_channel());
             if send.channel.is_some() && !self.options.channels.contains(&channel) {
                 let at = self.ctx.value_at(&self.here(&["send", "channel"]));
@@ -194,7 +196,7 @@ impl StepCompiler<'_, '_, '_> {
             return Some(StepKind::Set { fields: set.fields.into_iter().collect(), tags: set.tags });
         }
         if let Some(notify) = raw.notify {
-            self.check_template(&notify.template, &["notify", "template"]);
+            self.check_template(&notify.template, &["notify", "template"], true);
             if notify.email.is_none() && notify.webhook.is_none() {
                 let at = self.ctx.key_at(&self.here(&["notify"]));
                 self.ctx.error(at, "`notify` needs an `email` address, a `webhook` URL, or both");
@@ -205,10 +207,27 @@ impl StepCompiler<'_, '_, '_> {
                 let at = self.ctx.value_at(&self.here(&["notify", "email"]));
                 self.ctx.error(at, format!("`{email}` is not an email address"));
             }
+            if notify.email.is_some() && !self.options.channels.contains(&Channel::Email) {
+                let at = self.ctx.key_at(&self.here(&["notify", "email"]));
+                self.ctx.error(
+                    at,
+                    "`notify.email` needs an email channel, and the settings configure none: add \
+                     `channels.email` (driver: smtp), or notify through `webhook:` instead",
+                );
+            }
             if let Some(url) = &notify.webhook {
                 self.check_url(url, &["notify", "webhook"]);
             }
-            return Some(StepKind::Notify { email: notify.email, webhook: notify.webhook, template: notify.template });
+            let on_failure = match &notify.on_failure {
+                Some(name) => Some(self.target(name, &["notify", "on_failure"], "on_failure target")?),
+                None => None,
+            };
+            return Some(StepKind::Notify {
+                email: notify.email,
+                webhook: notify.webhook,
+                template: notify.template,
+                on_failure,
+            });
         }
         if let Some(webhook) = raw.webhook {
             self.check_url(&webhook.url, &["webhook", "url"]);
@@ -278,7 +297,7 @@ impl StepCompiler<'_, '_, '_> {
     }
 
     fn compile_ai(&mut self, ai: RawAi) -> Option<AiStep> {
-        self.check_template(&ai.prompt, &["ai", "prompt"]);
+        self.check_template(&ai.prompt, &["ai", "prompt"], false);
         for (i, name) in ai.extract.iter().enumerate() {
             match self.fields.iter().find(|f| &f.name == name) {
                 Some(field) if field.ask.is_none() => {
@@ -355,7 +374,7 @@ impl StepCompiler<'_, '_, '_> {
 
     /// The template must exist, compile, and read only known variables: a version that
     /// references a broken template is refused here, not when a message is due.
-    fn check_template(&mut self, name: &str, keys: &[&str]) {
+    fn check_template(&mut self, name: &str, keys: &[&str], team: bool) {
         let at = self.ctx.value_at(&self.here(keys));
         let file = self.templates.dir.join(name);
         if !self.templates.sources.contains_key(name) {
@@ -370,6 +389,54 @@ impl StepCompiler<'_, '_, '_> {
                 let names = unknown.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
                 self.ctx.error(at, format!("template `{name}` uses unknown variable {names} (see {})", file.display()));
             }
+            self.check_audience(name, team, at);
+        }
+    }
+
+    /// Contact details and hand-off extras exist only in team-facing (`notify`) templates; an
+    /// unknown attribute of `prospect` is an error in any template.
+    fn check_audience(&mut self, name: &str, team: bool, at: crate::diagnostic::Position) {
+        let file = self.templates.dir.join(name);
+        let mut used: Vec<String> = self.templates.compiled.used_variables(name).into_iter().collect();
+        used.sort();
+        for variable in used {
+            let (head, attribute) = match variable.split_once('.') {
+                Some((head, rest)) => (head, rest.split('.').next()),
+                None => (variable.as_str(), None),
+            };
+            if !team && TEAM_VARIABLES.contains(&head) {
+                self.ctx.error(
+                    at,
+                    format!(
+                        "template `{name}` uses `{head}`, which only team-facing templates (`notify`) see (see {})",
+                        file.display()
+                    ),
+                );
+            }
+            let (Some(attribute), "prospect") = (attribute, head) else { continue };
+            if PROSPECT_ATTRIBUTES.contains(&attribute) || (team && TEAM_PROSPECT_ATTRIBUTES.contains(&attribute)) {
+                continue;
+            }
+            let message = if TEAM_PROSPECT_ATTRIBUTES.contains(&attribute) {
+                format!(
+                    "template `{name}` uses `prospect.{attribute}`: contact details are only in team-facing \
+                     templates (`notify`), never in messages to the prospect or AI prompts (see {})",
+                    file.display()
+                )
+            } else {
+                let known: Vec<&str> = PROSPECT_ATTRIBUTES
+                    .iter()
+                    .chain(if team { TEAM_PROSPECT_ATTRIBUTES } else { &[] })
+                    .copied()
+                    .collect();
+                let suggestion = did_you_mean_suffix(attribute, known.iter().copied());
+                format!(
+                    "template `{name}` uses unknown attribute `prospect.{attribute}`{suggestion}; available: {} (see {})",
+                    known.join(", "),
+                    file.display()
+                )
+            };
+            self.ctx.error(at, message);
         }
     }
 

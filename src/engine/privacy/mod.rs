@@ -223,14 +223,12 @@ pub(crate) async fn screen(inner: &Inner, entry: &OutboxEntry, state: &ProspectS
             };
             cancel_send(inner, &mut batch, entry, reason)?;
         }
-        Action::CallAi { .. } if restricted => {
+        // The step waiting on it hears why (an `ai` step its `on_failure`, a hand-off `attention`).
+        Action::CallAi { .. } | Action::Notify { .. } | Action::Webhook { .. } if restricted => {
             batch.push(Op::DeleteOutbox { action_id: action_id.clone() });
             let event = Event::ActionFailed { action_id: action_id.clone(), reason: HELD_BY_RESTRICTION.into() };
             batch.push(Op::PutInbox { prospect: entry.prospect.clone(), seq: inner.store.next_id()?, event });
             wake = true;
-        }
-        Action::Notify { .. } | Action::Webhook { .. } if restricted => {
-            batch.push(Op::DeleteOutbox { action_id: action_id.clone() });
         }
         _ => return Ok(false),
     }
