@@ -10,6 +10,7 @@
 //! - `privacy`: encryption of personal data at rest (data keys, master key), keyed hashing of contacts, request types.
 //! - `ai`: AI providers; `rules_answer` is the deterministic offline one (keywords, small parsers).
 //! - `simulate`: conversations on a virtual clock without a daemon: `qualifyd simulate` and `qualifyd test`.
+//! - `ops`: operator commands beside a running daemon: CSV import, backup and restore, status.
 //! - `bench`: `qualifyd bench`: the real daemon measured on this machine, each figure beside a same-run baseline.
 
 pub mod ai;
@@ -24,6 +25,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod http;
 pub mod machine;
+pub mod ops;
 pub mod privacy;
 pub mod reload;
 pub mod schedule;

@@ -76,6 +76,49 @@ impl Engine {
     }
 
     async fn try_import(&self, request: ImportRequest) -> Result<ImportOutcome, Error> {
+        let outcome = self.admit(request).await?;
+        if outcome.status == ImportStatus::Created {
+            self.inner.flusher.flush().await?;
+            self.entered(outcome.id.as_deref().unwrap_or_default());
+        }
+        Ok(outcome)
+    }
+
+    /// Imports several people with one flush for all of them (group commit): each is decided
+    /// and applied in turn, the answers wait until every created prospect is durable. A person
+    /// twice in the batch is created once, the second time `existing`.
+    pub async fn import_many(&self, requests: Vec<ImportRequest>) -> Vec<ImportOutcome> {
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            outcomes.push(self.admit(request).await.unwrap_or_else(|err| rejected(err.to_string())));
+        }
+        let created = outcomes.iter().filter(|o| o.status == ImportStatus::Created);
+        if created.clone().next().is_none() {
+            return outcomes;
+        }
+        if let Err(err) = self.inner.flusher.flush().await {
+            // Nothing is acknowledged that is not durable: the caller retries the batch, and
+            // what was applied meanwhile answers `existing` then.
+            let message = err.to_string();
+            return outcomes
+                .into_iter()
+                .map(|o| if o.status == ImportStatus::Created { rejected(message.clone()) } else { o })
+                .collect();
+        }
+        for outcome in created {
+            self.entered(outcome.id.as_deref().unwrap_or_default());
+        }
+        outcomes
+    }
+
+    fn entered(&self, id: &str) {
+        tracing::info!(prospect = %id, "prospect imported");
+        self.inner.notify(id);
+    }
+
+    /// Decides an import and applies it (not yet durable): `created` needs a flush before it
+    /// is acknowledged and the prospect's worker is woken.
+    async fn admit(&self, request: ImportRequest) -> Result<ImportOutcome, Error> {
         if self.inner.stopping.load(Ordering::SeqCst) {
             return Err(Error::ShuttingDown);
         }
@@ -120,13 +163,10 @@ impl Engine {
         let mut batch = Batch::new();
         self.push_new_prospect(&mut batch, state)?;
         batch.push(Op::PutInbox { prospect: id.clone(), seq: self.inner.store.next_id()?, event: Event::Entered });
-        // Decide and apply under the lock; wait for durability outside it, so concurrent imports
-        // share one flush (group commit).
+        // Decide and apply under the lock; the caller waits for durability outside it, so
+        // concurrent imports share one flush (group commit).
         self.inner.store.apply(batch)?;
         drop(guard);
-        self.inner.flusher.flush().await?;
-        tracing::info!(prospect = %id, workflow = %workflow.id, "prospect imported");
-        self.inner.notify(&id);
         Ok(ImportOutcome { id: Some(id), status: ImportStatus::Created, error: None })
     }
 

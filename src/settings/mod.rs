@@ -86,6 +86,16 @@ pub struct Settings {
     pub reload: ReloadSettings,
     pub retention: RetentionSettings,
     pub privacy: PrivacySettings,
+    /// How the daemon writes its logs on stderr.
+    pub log_format: LogFormat,
+}
+
+/// `log_format`: `text` for people, `json` (one object per line) for log shippers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// An extra named admin API token.
@@ -316,6 +326,7 @@ impl Settings {
                 suppression_secret: None,
                 help_text: privacy::DEFAULT_HELP_TEXT.to_string(),
             },
+            log_format: LogFormat::Text,
         }
     }
 }
