@@ -21,11 +21,16 @@ pub fn write_config(dir: &Path) {
 }
 
 fn import_command(dir: &Path, daemon: &Daemon, args: &[&str]) -> Command {
+    let mut command = import_into(dir, daemon, "inbound-lead");
+    command.args(args);
+    command
+}
+
+fn import_into(dir: &Path, daemon: &Daemon, workflow: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_qualifyd"));
     command
         .current_dir(dir)
-        .args(["import", "--config", "config.yaml", "--workflow", "inbound-lead", "--server", &daemon.base])
-        .args(args)
+        .args(["import", "--config", "config.yaml", "--workflow", workflow, "--server", &daemon.base])
         .env("QUALIFYD_ADMIN_TOKEN", ADMIN);
     command
 }
@@ -64,12 +69,20 @@ async fn a_french_excel_export_imports_its_good_rows_and_locates_every_bad_one()
     daemon.inbound("sms", "+33699887766", "STOP", "SM-stop-1").await;
     std::fs::write(dir.path().join("leads.csv"), FRENCH_EXPORT.as_bytes()).unwrap();
 
-    let dry = text(&import_command(dir.path(), &daemon, &["leads.csv", "--dry-run"]).output().unwrap());
+    // `Délai` and `Décideur` are not field names: the sales-ops team maps them.
+    let maps = ["--map", "Délai=timeline", "--map", "Décideur=decision_maker"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["leads.csv"];
+        args.extend(maps);
+        args.extend(extra);
+        text(&import_command(dir.path(), &daemon, &args).output().unwrap())
+    };
+    let dry = run(&["--dry-run"]);
     assert_eq!(dry.0, 1, "{dry:?}");
     assert!(dry.1.contains("checked (dry run, nothing imported)"), "{}", dry.1);
     assert_eq!(prospects_in(&daemon, "inbound-lead").await, 0, "a dry run imports nothing");
 
-    let (code, stdout, stderr) = text(&import_command(dir.path(), &daemon, &["leads.csv"]).output().unwrap());
+    let (code, stdout, stderr) = run(&[]);
     assert_eq!(code, 1, "rows were rejected\n{stdout}\n{stderr}");
     for expected in [
         "leads.csv:1: column `Ville` is not imported: map it with --map \"Ville=<field>\"",
@@ -98,7 +111,7 @@ async fn a_french_excel_export_imports_its_good_rows_and_locates_every_bad_one()
     assert_eq!(budgets, [serde_json::json!(1500.5), serde_json::json!(800)]);
 
     // Run again: nobody is imported twice.
-    let (_, stdout, _) = text(&import_command(dir.path(), &daemon, &["leads.csv"]).output().unwrap());
+    let (_, stdout, _) = run(&[]);
     assert!(stdout.contains("created:    0\n") && stdout.contains("existing:   2 "), "{stdout}");
     assert_eq!(prospects_in(&daemon, "inbound-lead").await, 2);
     daemon.stop().await;
@@ -115,8 +128,7 @@ async fn mapping_mistakes_are_usage_errors_with_suggestions() {
     let (code, _, stderr) = text(&import_command(dir.path(), &daemon, &args).output().unwrap());
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("`timelne` is not a target (did you mean `timeline`?)"), "{stderr}");
-    let args = ["leads.csv", "--workflow", "inbound-led"];
-    let (code, _, stderr) = text(&import_command(dir.path(), &daemon, &args).output().unwrap());
+    let (code, _, stderr) = text(&import_into(dir.path(), &daemon, "inbound-led").arg("leads.csv").output().unwrap());
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("there is no workflow `inbound-led` (did you mean `inbound-lead`?)"), "{stderr}");
     daemon.stop().await;

@@ -22,7 +22,7 @@ impl Served {
             dir.join("config.yaml"),
             format!(
                 "listen: 127.0.0.1:0\ndata_dir: ./data\nchannels: {{ sms: {{ driver: outbox }}, email: {{ driver: outbox }}, \
-                 messenger: {{ driver: outbox }} }}\nsend_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\n{extra_settings}"
+                 messenger: {{ driver: outbox }} }}\nsend_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\nprivacy: {{ development_key: true }}\nadmin_token: ${{QUALIFYD_ADMIN_TOKEN}}\n{extra_settings}"
             ),
         )
         .unwrap();

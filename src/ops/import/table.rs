@@ -26,6 +26,8 @@ pub struct Row {
 /// Splits file contents (pure); a record that does not split is an error naming its line.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Table, Error> {
     let (text, windows_1252) = decode(bytes);
+    // One line ending, so that record line numbers count the way an editor does.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let delimiter = detect_delimiter(&text);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
