@@ -86,7 +86,8 @@ pub enum Command {
         /// Where scratch data goes (default: the system's temporary directory); removed after.
         #[arg(long)]
         dir: Option<PathBuf>,
-    },    /// Import a CSV file of people into a workflow through the running daemon (resumable).
+    },
+    /// Import a CSV file of people into a workflow through the running daemon (resumable).
     Import {
         #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
         config: PathBuf,

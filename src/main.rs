@@ -80,12 +80,16 @@ fn main() -> ExitCode {
             init_command_tracing();
             finish(commands::restore(&config, &backup, &data_dir))
         }
-        Command::Suppression { command: SuppressionCommand::Export { config, out, server } } => operator(|| async move {
-            commands::suppression_export(&config, out.as_deref(), server.server.as_deref(), server.token).await
-        }),
-        Command::Suppression { command: SuppressionCommand::Import { config, file, server } } => operator(|| async move {
-            commands::suppression_import(&config, &file, server.server.as_deref(), server.token).await
-        }),
+        Command::Suppression { command: SuppressionCommand::Export { config, out, server } } => {
+            operator(|| async move {
+                commands::suppression_export(&config, out.as_deref(), server.server.as_deref(), server.token).await
+            })
+        }
+        Command::Suppression { command: SuppressionCommand::Import { config, file, server } } => {
+            operator(|| async move {
+                commands::suppression_import(&config, &file, server.server.as_deref(), server.token).await
+            })
+        }
         Command::Status { config, server } => {
             operator(|| async move { commands::status(&config, server.server.as_deref(), server.token).await })
         }
@@ -195,9 +199,7 @@ fn init_command_tracing() {
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new()
-        .map_err(|err| eprintln!("error: cannot start the async runtime: {err}"))
-        .ok()
+    tokio::runtime::Runtime::new().map_err(|err| eprintln!("error: cannot start the async runtime: {err}")).ok()
 }
 
 /// Settings, workflow or usage problems of `simulate` and `test`: exit status 2.

@@ -78,7 +78,10 @@ async fn import_many(state: &Shared, items: Vec<Value>) -> Vec<ImportOutcome> {
         }
     }
     let mut imported = state.engine.import_many(requests).await.into_iter();
-    results.into_iter().map(|r| r.or_else(|| imported.next()).unwrap_or_else(|| rejected("not imported".into()))).collect()
+    results
+        .into_iter()
+        .map(|r| r.or_else(|| imported.next()).unwrap_or_else(|| rejected("not imported".into())))
+        .collect()
 }
 
 fn rejected(error: String) -> ImportOutcome {

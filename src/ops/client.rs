@@ -8,7 +8,9 @@ use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot reach the daemon at {server} ({source}): is `qualifyd serve` running there? give its address with --server")]
+    #[error(
+        "cannot reach the daemon at {server} ({source}): is `qualifyd serve` running there? give its address with --server"
+    )]
     Unreachable { server: String, source: reqwest::Error },
     #[error("the daemon answered {status} to {what}: {code}: {message}{}", request_id.as_ref().map(|id| format!(" (request id {id})")).unwrap_or_default())]
     Api { what: String, status: u16, code: String, message: String, request_id: Option<String> },

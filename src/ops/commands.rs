@@ -42,10 +42,8 @@ pub async fn backup(config: &Path, out: &Path, server: Option<&str>, token: Opti
         Access::Offline(store) => backup::write(&store, &out, "offline")?,
         Access::Online(client) => {
             let answer = client.post("/v1/backup", &json!({ "out": out })).await?;
-            serde_json::from_value(answer["manifest"].clone()).map_err(|e| client::Error::Decode {
-                what: "POST /v1/backup".into(),
-                message: e.to_string(),
-            })?
+            serde_json::from_value(answer["manifest"].clone())
+                .map_err(|e| client::Error::Decode { what: "POST /v1/backup".into(), message: e.to_string() })?
         }
     };
     Ok(format!(
@@ -89,8 +87,7 @@ pub async fn suppression_export(
     match out {
         None => Ok(text),
         Some(path) => {
-            std::fs::write(path, &text)
-                .map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+            std::fs::write(path, &text).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
             Ok(format!("{} suppression list entries written to {}\n", export.entries.len(), path.display()))
         }
     }

@@ -63,7 +63,8 @@ pub const METRICS: &[Metric] = &[
 ];
 
 /// Bucket bounds of the `_seconds` histograms: 1 ms to 1 min.
-pub const SECONDS_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+pub const SECONDS_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
 
 const CHANNELS: [&str; 3] = ["sms", "email", "messenger"];
 const KINDS: [&str; 4] = ["send", "call_ai", "notify", "webhook"];

@@ -119,6 +119,8 @@ mod tests {
         assert!(text.contains("3 prospects (1 completed, 2 waiting) PAUSED  [version 0123456789ab]"), "{text}");
         assert!(text.contains("outbox: 3 waiting, oldest waiting 1m 15s"), "{text}");
         assert!(text.contains("attention: not available in this version"), "{text}");
-        assert!(text.contains("last reload: rejected at 2026-12-02T10:30:00Z (1 diagnostic(s))\n  w.yaml:3:1: error: bad"));
+        assert!(
+            text.contains("last reload: rejected at 2026-12-02T10:30:00Z (1 diagnostic(s))\n  w.yaml:3:1: error: bad")
+        );
     }
 }

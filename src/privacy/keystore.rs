@@ -242,7 +242,8 @@ impl KeyStore {
         let mut copied = 0;
         for entry in fs::read_dir(&self.dir).map_err(|e| Error::io("listing", &self.dir, e))? {
             let path = entry.map_err(|e| Error::io("listing", &self.dir, e))?.path();
-            let wanted = path.extension().is_some_and(|e| e == "keys") || path.file_name().is_some_and(|n| n == CHECK_FILE);
+            let wanted =
+                path.extension().is_some_and(|e| e == "keys") || path.file_name().is_some_and(|n| n == CHECK_FILE);
             if !wanted {
                 continue;
             }

@@ -208,7 +208,9 @@ fn parse_log_format(text: &str) -> Result<LogFormat, String> {
     match text {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
-        other => Err(format!("`{other}` is not a log format: write `text` (for people) or `json` (one object per line)")),
+        other => {
+            Err(format!("`{other}` is not a log format: write `text` (for people) or `json` (one object per line)"))
+        }
     }
 }
 

@@ -71,7 +71,8 @@ async fn a_backup_under_inbound_load_restores_to_the_same_prospects() {
             let mut n = 0;
             while !stop.load(Ordering::SeqCst) {
                 let text = format!("message {n}");
-                let body = json!({"channel": "sms", "from": phone(n % PEOPLE), "text": text, "id": format!("SM-load-{n}")});
+                let body =
+                    json!({"channel": "sms", "from": phone(n % PEOPLE), "text": text, "id": format!("SM-load-{n}")});
                 let answer = client.post(&url).json(&body).send().await.unwrap();
                 assert_eq!(answer.status(), 200);
                 acked.lock().unwrap().push((text, Instant::now()));
@@ -91,13 +92,15 @@ async fn a_backup_under_inbound_load_restores_to_the_same_prospects() {
     let during = acked.lock().unwrap().len();
     stop.store(true, Ordering::SeqCst);
     load.await.unwrap();
-    let before: Vec<String> = acked.lock().unwrap().iter().filter(|(_, at)| *at < started).map(|(t, _)| t.clone()).collect();
+    let before: Vec<String> =
+        acked.lock().unwrap().iter().filter(|(_, at)| *at < started).map(|(t, _)| t.clone()).collect();
     assert!(during > before.len(), "messages kept arriving during the backup");
     assert!(!backup_dir.join("master.key").exists() && !backup_dir.join("keys/master.key").exists());
 
     // Someone opts out after the backup: their opt-out must survive the restore.
     daemon.inbound("sms", &phone(0), "STOP", "SM-after-backup").await;
-    let args = ["suppression", "export", "--config", "config.yaml", "--out", "suppression.json", "--server", &daemon.base];
+    let args =
+        ["suppression", "export", "--config", "config.yaml", "--out", "suppression.json", "--server", &daemon.base];
     let (ok, stdout, stderr) = run(original.path(), args.map(String::from).to_vec()).await;
     assert!(ok && stdout.contains("entries written"), "{stdout}{stderr}");
     let exported = std::fs::read_to_string(original.path().join("suppression.json")).unwrap();
@@ -130,7 +133,8 @@ async fn a_backup_under_inbound_load_restores_to_the_same_prospects() {
         let there = texts(answer["messages"].as_array().unwrap());
         let (_, answer) = daemon.get(&format!("/v1/prospects/{id}/messages")).await;
         let now = texts(answer["messages"].as_array().unwrap());
-        let inbound = |m: &Vec<(String, String)>| m.iter().filter(|(d, _)| d == "\"inbound\"").cloned().collect::<Vec<_>>();
+        let inbound =
+            |m: &Vec<(String, String)>| m.iter().filter(|(d, _)| d == "\"inbound\"").cloned().collect::<Vec<_>>();
         let (there_in, now_in) = (inbound(&there), inbound(&now));
         assert_eq!(there_in[..], now_in[..there_in.len()], "the restored conversation is the original's beginning");
         restored_texts.extend(there_in.into_iter().map(|(_, t)| t));

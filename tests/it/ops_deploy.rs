@@ -124,7 +124,8 @@ async fn every_metric_of_the_dashboard_and_the_alerts_is_exported() {
 
 #[test]
 fn the_checker_catches_unknown_metrics_and_labels() {
-    let exported = exposition("# TYPE qualifyd_outbox_depth gauge\nqualifyd_outbox_depth 3\nqualifyd_x_total{kind=\"a\"} 1\n");
+    let exported =
+        exposition("# TYPE qualifyd_outbox_depth gauge\nqualifyd_outbox_depth 3\nqualifyd_x_total{kind=\"a\"} 1\n");
     assert!(problems("qualifyd_outbox_depth > 1", &exported).is_empty());
     assert_eq!(problems("qualifyd_nope > 1", &exported).len(), 2);
     let wrong = problems("sum by (route) (qualifyd_outbox_depth{status=\"5..\"})", &exported);

@@ -106,7 +106,8 @@ async fn a_french_excel_export_imports_its_good_rows_and_locates_every_bad_one()
     assert_eq!(prospects_in(&daemon, "inbound-lead").await, 2);
 
     let (_, page) = daemon.get("/v1/prospects?workflow=inbound-lead").await;
-    let mut budgets: Vec<Value> = page["items"].as_array().unwrap().iter().map(|p| p["fields"]["budget"].clone()).collect();
+    let mut budgets: Vec<Value> =
+        page["items"].as_array().unwrap().iter().map(|p| p["fields"]["budget"].clone()).collect();
     budgets.sort_by_key(|b| b.to_string());
     assert_eq!(budgets, [serde_json::json!(1500.5), serde_json::json!(800)]);
 

@@ -48,7 +48,10 @@ async fn status_summarises_a_running_daemon() {
     .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr.contains("answered 401 to GET /v1/status: unauthorized") && stderr.contains("(request id "), "{stderr}");
+    assert!(
+        stderr.contains("answered 401 to GET /v1/status: unauthorized") && stderr.contains("(request id "),
+        "{stderr}"
+    );
     daemon.stop().await;
 }
 

@@ -111,7 +111,8 @@ pub fn build(headers: &[String], maps: &[String], workflow: &Workflow) -> Result
     let mut problems = Vec::new();
     for map in maps {
         let Some((column, target)) = map.rsplit_once('=') else {
-            problems.push(format!("--map `{map}`: write it as `Column=target`, for example `--map \"Délai=timeline\"`"));
+            problems
+                .push(format!("--map `{map}`: write it as `Column=target`, for example `--map \"Délai=timeline\"`"));
             continue;
         };
         let column = column.trim();
@@ -163,7 +164,8 @@ mod tests {
 
     #[test]
     fn french_headers_map_themselves() {
-        let h = headers(&["Prénom", "NOM", "Téléphone portable", "Adresse e-mail", "Budget", "Decision maker", "Ville"]);
+        let h =
+            headers(&["Prénom", "NOM", "Téléphone portable", "Adresse e-mail", "Budget", "Decision maker", "Ville"]);
         let mapping = build(&h, &[], &workflow()).unwrap();
         assert_eq!(
             mapping.targets,

@@ -86,7 +86,10 @@ impl Summary {
             out.push_str(&format!("    {file}:{line}: {reason}\n"));
         }
         if self.resumed > 0 {
-            out.push_str(&format!("  (resumed: {} row(s) were imported by an interrupted earlier run)\n", self.resumed));
+            out.push_str(&format!(
+                "  (resumed: {} row(s) were imported by an interrupted earlier run)\n",
+                self.resumed
+            ));
         }
         out
     }
@@ -124,12 +127,17 @@ pub async fn run(options: &Options, diagnostics: &mut dyn Write) -> Result<Summa
     let separator = char::from(table.delimiter);
     say(diagnostics, format!("{file}: {} row(s), `{separator}` between fields", table.rows.len()));
     if table.windows_1252 {
-        say(diagnostics, format!("{file}: not UTF-8: read as Windows-1252 (Excel's \"CSV (séparateur: point-virgule)\")"));
+        say(
+            diagnostics,
+            format!("{file}: not UTF-8: read as Windows-1252 (Excel's \"CSV (séparateur: point-virgule)\")"),
+        );
     }
     for column in &mapping.unmapped {
         say(
             diagnostics,
-            format!("{file}:1: column `{column}` is not imported: map it with --map \"{column}=<field>\" or leave it out with --map \"{column}=-\""),
+            format!(
+                "{file}:1: column `{column}` is not imported: map it with --map \"{column}=<field>\" or leave it out with --map \"{column}=-\""
+            ),
         );
     }
     let (prepared, rejected) = rows::prepare(&table.rows, &mapping, workflow);

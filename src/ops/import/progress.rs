@@ -9,7 +9,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub enum Progress {
     Bar(ProgressBar),
     /// `resumed`: rows done by an earlier run, left out of the rate.
-    Lines { label: String, total: u64, done: u64, resumed: u64, started: Instant },
+    Lines {
+        label: String,
+        total: u64,
+        done: u64,
+        resumed: u64,
+        started: Instant,
+    },
 }
 
 impl Progress {
@@ -17,11 +23,10 @@ impl Progress {
     pub fn new(terminal: bool, label: &str, total: u64, done: u64) -> Progress {
         if terminal {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
-                "{prefix} [{bar:40}] {pos}/{len} rows, {per_sec}, ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+            let style =
+                ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} rows, {per_sec}, ETA {eta} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(label.to_string());
             bar.set_position(done);

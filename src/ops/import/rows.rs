@@ -39,7 +39,10 @@ pub fn prepare(
                 match person.as_ref().and_then(|p| seen.get(p)) {
                     Some(first) => rejected.push((
                         row.line,
-                        format!("same person as line {first} (same {}): a person is imported once", contact_kind(&person)),
+                        format!(
+                            "same person as line {first} (same {}): a person is imported once",
+                            contact_kind(&person)
+                        ),
                     )),
                     None => {
                         if let Some(person) = person {
@@ -92,7 +95,9 @@ pub fn prepare_row(cells: &[String], mapping: &Mapping, workflow: &Workflow) -> 
             Target::Source => _ = object.insert("source".into(), json!(cell)),
             Target::Timezone => match cell.parse::<chrono_tz::Tz>() {
                 Ok(_) => _ = object.insert("timezone".into(), json!(cell)),
-                Err(_) => problems.push(format!("timezone `{cell}` is not known: use an IANA name such as Europe/Paris")),
+                Err(_) => {
+                    problems.push(format!("timezone `{cell}` is not known: use an IANA name such as Europe/Paris"))
+                }
             },
             Target::Field(name) => {
                 let Some(field) = workflow.field(name) else { continue };
@@ -210,7 +215,10 @@ pub(crate) mod tests {
         assert!(text.contains("7 cells where the header names 6 columns"), "{text}");
         assert!(text.contains("phone `12`: phone number is not valid"), "{text}");
         assert!(text.contains("budget `beaucoup`: is not a number"), "{text}");
-        assert!(text.contains("timeline `demain`: is not an allowed value; allowed: now, this_quarter, later"), "{text}");
+        assert!(
+            text.contains("timeline `demain`: is not an allowed value; allowed: now, this_quarter, later"),
+            "{text}"
+        );
         assert!(text.contains("decision_maker `peut-être`: is not yes or no"), "{text}");
         let problems = prepare_row(&row(4, &["A", "B", ""]).cells, &mapping(), &workflow()).unwrap_err();
         assert_eq!(problems, ["no contact: workflow `inbound-lead` runs on sms and needs a phone number on every row"]);
@@ -226,7 +234,8 @@ pub(crate) mod tests {
 
     #[test]
     fn numbers_read_both_ways() {
-        for (text, value) in [("1500", json!(1500)), ("1.500,5", json!(1500.5)), ("2,5", json!(2.5)), ("-3", json!(-3))] {
+        for (text, value) in [("1500", json!(1500)), ("1.500,5", json!(1500.5)), ("2,5", json!(2.5)), ("-3", json!(-3))]
+        {
             assert_eq!(number(text), Some(value), "{text}");
         }
         assert_eq!(number("1,5k"), None);

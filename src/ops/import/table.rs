@@ -29,11 +29,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Table, Error> {
     // One line ending, so that record line numbers count the way an editor does.
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let delimiter = detect_delimiter(&text);
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(text.as_bytes());
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(text.as_bytes());
     let headers = reader
         .headers()
         .map_err(|err| Error::Csv { file: path.display().to_string(), line: 1, message: err.to_string() })?
@@ -109,7 +106,8 @@ mod tests {
 
     #[test]
     fn a_french_excel_export_reads_with_its_bom_semicolons_and_accents() {
-        let t = table("\u{feff}Nom;Téléphone;Délai\r\n\"Dupont; Hélène\";06 12 34 56 78;dès que possible\r\n".as_bytes());
+        let t =
+            table("\u{feff}Nom;Téléphone;Délai\r\n\"Dupont; Hélène\";06 12 34 56 78;dès que possible\r\n".as_bytes());
         assert_eq!(t.delimiter, b';');
         assert_eq!(t.headers, ["Nom", "Téléphone", "Délai"]);
         assert_eq!(t.rows[0].cells, ["Dupont; Hélène", "06 12 34 56 78", "dès que possible"]);
