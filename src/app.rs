@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -57,7 +57,9 @@ pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), crate::ops::metrics::SECONDS_BUCKETS);
+            let recorder = builder.unwrap_or_else(|_| PrometheusBuilder::new()).build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok().map(|_| handle)
         })
@@ -110,12 +112,14 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         let listing: Vec<String> = outcome.diagnostics.iter().map(|d| d.to_string()).collect();
         return Err(Error::Catalog { count: outcome.errors(), listing: listing.join("\n") });
     };
-    let store = open_store(&settings)?;
+    let started_at = chrono::Utc::now();
+    let store = Arc::new(open_store(&settings)?);
+    crate::ops::metrics::register(drivers.ai.name(), started_at);
     let mut config = EngineConfig::new(settings.send_window.clone(), &settings.public_url);
     config.compile_options = compile_options(&settings);
     config.privacy = privacy_config(&settings);
     let workflows = catalog.workflows.len();
-    let engine = Engine::start(Arc::new(store), config, catalog, drivers).await?;
+    let engine = Engine::start(store.clone(), config, catalog, drivers).await?;
     engine.start_retention(&settings.retention.sweep_cron, settings.timezone);
     tracing::info!(workflows, "catalog loaded");
 
@@ -147,6 +151,7 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         metrics: metrics_handle().cloned(),
         reload: Some(reload),
         reloader: Some(reloader.clone()),
+        ops: Some(crate::ops::Instance { started_at, store, data_dir: settings.data_dir.clone() }),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -117,6 +117,94 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Import a CSV file of people into a workflow through the running daemon (resumable).
+    Import {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        /// The CSV file: a header row, `,` or `;` between fields, UTF-8 (with or without BOM) or
+        /// Windows-1252 as Excel writes it.
+        file: PathBuf,
+        /// The workflow to enter them into.
+        #[arg(long, short)]
+        workflow: String,
+        /// `Column=target`: name, first_name, phone, email, messenger_psid, source, timezone, a
+        /// field of the workflow, or `-` to leave the column out. Repeatable.
+        #[arg(long = "map", value_name = "COLUMN=TARGET")]
+        maps: Vec<String>,
+        /// Check every row and print the problems; import nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Rows per request.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Write a consistent backup of the data directory: through the running daemon when one
+    /// holds the store (it writes DIR on its host), else directly. Never includes the master key.
+    Backup {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        /// A new (or empty) directory; with a running daemon, on the daemon's host.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Make a new data directory from a backup (checks the master key against it first).
+    Restore {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        /// The backup directory.
+        backup: PathBuf,
+        /// The new data directory (must not hold a store yet); point `data_dir` at it afterwards.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Export or import the suppression list on its own (keyed hashes, no contact details).
+    Suppression {
+        #[command(subcommand)]
+        command: SuppressionCommand,
+    },
+    /// Summarise a running daemon: version, uptime, workflows, outbox, timers, last reload.
+    Status {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressionCommand {
+    /// Write the suppression list as JSON to FILE (default: stdout).
+    Export {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Merge an exported suppression list into the store (entries already there are kept).
+    Import {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        file: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// How operator commands reach a running daemon.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Base URL of the daemon (default: its `listen` address from the settings file).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// An admin API token.
+    #[arg(long, env = "QUALIFYD_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// `qualifyd eval --provider`.

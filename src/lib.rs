@@ -12,6 +12,7 @@
 //! - `ai`: AI providers; `rules_answer` is the deterministic offline one (keywords, small parsers).
 //! - `simulate`: conversations on a virtual clock without a daemon: `qualifyd simulate` and `qualifyd test`.
 //! - `eval`: `qualifyd eval`: a labelled corpus of replies scored through a provider (precision, recall, F1, intent accuracy).
+//! - `ops`: operator commands beside a running daemon: CSV import, backup and restore, status.
 //! - `bench`: `qualifyd bench`: the real daemon measured on this machine, each figure beside a same-run baseline.
 
 pub mod ai;
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod eval;
 pub mod http;
 pub mod machine;
+pub mod ops;
 pub mod privacy;
 pub mod reload;
 pub mod schedule;

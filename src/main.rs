@@ -5,8 +5,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use qualifyd::cli::{Cli, Command, EvalProvider};
+use qualifyd::cli::{Cli, Command, EvalProvider, SuppressionCommand};
 use qualifyd::eval::{EvalOptions, ProviderChoice};
+use qualifyd::ops::commands;
 use qualifyd::simulate::{self, SimulateOptions, TestOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -78,8 +79,42 @@ fn main() -> ExitCode {
             }
         }
         Command::Compact { config, data_dir } => compact(&config, data_dir),
+        Command::Import { config, file, workflow, maps, dry_run, server, batch } => {
+            let terminal = std::io::stderr().is_terminal();
+            let options = qualifyd::ops::import::Options {
+                config,
+                file,
+                workflow,
+                maps,
+                dry_run,
+                server: server.server,
+                token: server.token,
+                batch,
+                terminal,
+            };
+            import(&options)
+        }
+        Command::Backup { config, out, server } => {
+            operator(|| async move { commands::backup(&config, &out, server.server.as_deref(), server.token).await })
+        }
+        Command::Restore { config, backup, data_dir } => {
+            init_command_tracing();
+            finish(commands::restore(&config, &backup, &data_dir))
+        }
+        Command::Suppression { command: SuppressionCommand::Export { config, out, server } } => {
+            operator(|| async move {
+                commands::suppression_export(&config, out.as_deref(), server.server.as_deref(), server.token).await
+            })
+        }
+        Command::Suppression { command: SuppressionCommand::Import { config, file, server } } => {
+            operator(|| async move {
+                commands::suppression_import(&config, &file, server.server.as_deref(), server.token).await
+            })
+        }
+        Command::Status { config, server } => {
+            operator(|| async move { commands::status(&config, server.server.as_deref(), server.token).await })
+        }
         Command::Serve { config, listen, data_dir } => {
-            init_tracing();
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
                 Err(err) => {
@@ -112,6 +147,7 @@ async fn serve(
             anyhow::bail!("the settings file {} has {} problem(s)", config.display(), diagnostics.len());
         }
     };
+    qualifyd::ops::logging::init(settings.log_format);
     if let Some(listen) = listen {
         settings.override_listen(listen);
     }
@@ -153,6 +189,66 @@ fn compact(config: &std::path::Path, data_dir: Option<std::path::PathBuf>) -> Ex
     }
 }
 
+/// Exit 0 when every row was imported (or was already there, or opted out), 1 when rows were
+/// rejected or the daemon failed, 2 when the file or the command line is wrong.
+fn import(options: &qualifyd::ops::import::Options) -> ExitCode {
+    use qualifyd::ops::import::{Error, run};
+    let Some(runtime) = runtime() else { return ExitCode::from(1) };
+    match runtime.block_on(run(options, &mut std::io::stderr().lock())) {
+        Ok(summary) => {
+            print!("{}", summary.render(&options.file.display().to_string(), &options.workflow));
+            if summary.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(err @ Error::Interrupted { .. }) => {
+            eprintln!("error: {err}");
+            ExitCode::from(1)
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs an operator command on a runtime; its text goes to stdout, its error to stderr (exit 1).
+fn operator<F, Fut>(command: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<String, commands::Error>>,
+{
+    init_command_tracing();
+    let Some(runtime) = runtime() else { return ExitCode::from(1) };
+    finish(runtime.block_on(command()))
+}
+
+fn finish(result: Result<String, commands::Error>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Operator commands log warnings only (the development-key warning among them), on stderr.
+fn init_command_tracing() {
+    let filter = EnvFilter::try_from_env("QUALIFYD_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().map_err(|err| eprintln!("error: cannot start the async runtime: {err}")).ok()
+}
+
 /// Settings, workflow or usage problems of `simulate` and `test`: exit status 2.
 fn simulation_error(err: simulate::Error) -> ExitCode {
     match err {
@@ -160,14 +256,6 @@ fn simulation_error(err: simulate::Error) -> ExitCode {
         other => eprintln!("error: {other}"),
     }
     ExitCode::from(2)
-}
-
-fn init_tracing() {
-    // async-openai logs whole response bodies (model replies to prospects): never enable it.
-    let wanted = std::env::var("QUALIFYD_LOG").unwrap_or_else(|_| "info".to_string());
-    let filter = EnvFilter::try_new(format!("{wanted},async_openai=off"))
-        .unwrap_or_else(|_| EnvFilter::new("info,async_openai=off"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
 /// The bench measures the daemon with its logs on: at WARN by default, so that the lifecycle

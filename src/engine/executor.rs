@@ -75,6 +75,8 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
             let attempts = entry.attempts + 1;
             let delay = backoff(attempts);
             tracing::warn!(prospect = %entry.prospect, action = %action_id, kind = entry.action.kind(), attempts, error = %reason, "side effect failed; retrying later");
+            metrics::counter!("qualifyd_side_effect_failures_total", "kind" => entry.action.kind(), "outcome" => "retrying")
+                .increment(1);
             let retry = OutboxEntry {
                 attempts,
                 not_before: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
@@ -116,6 +118,8 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
             } else {
                 tracing::warn!(prospect = %entry.prospect, action = %action_id, kind = entry.action.kind(), error = %reason, "side effect failed for good");
             }
+            metrics::counter!("qualifyd_side_effect_failures_total", "kind" => entry.action.kind(), "outcome" => "failed")
+                .increment(1);
             batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });
             record_failure(inner, &mut batch, &entry, reason)?;
             wake = true;

@@ -6,7 +6,8 @@
 //! STOP, START or HELP keyword is handled in the same batch as its message (see
 //! `privacy::optout`); a keyword or a suppressed sender never starts a workflow.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::Utc;
@@ -20,6 +21,9 @@ use crate::engine::privacy::Keyword;
 use crate::engine::{Engine, Error, executor};
 use crate::machine::{Contact, Direction, Event, ProspectState};
 use crate::store::{Batch, ContactKey, DeliveryStatus, Message, Op, UnmatchedMessage};
+
+/// A person who passed the checks that need no lock: their workflow, contact and fields.
+type Vetted = (Arc<Workflow>, Contact, BTreeMap<String, serde_json::Value>);
 
 fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
@@ -69,65 +73,125 @@ pub(crate) fn check_fields(workflow: &Workflow, fields: &BTreeMap<String, serde_
 impl Engine {
     /// Enters one person into a workflow, unless they are already active in it.
     pub async fn import(&self, request: ImportRequest) -> ImportOutcome {
-        match self.try_import(request).await {
-            Ok(outcome) => outcome,
-            Err(err) => rejected(err.to_string()),
+        self.import_many(vec![request]).await.pop().unwrap_or_else(|| rejected("nothing was imported".into()))
+    }
+
+    /// Imports several people as one atomic batch with one flush (and one sync of the data-key
+    /// files) for all of them: each is checked in turn, then every created prospect is applied
+    /// together under the intake lock, and the answers wait until that is durable. A person
+    /// twice in the batch is created once, the second time `existing`.
+    pub async fn import_many(&self, requests: Vec<ImportRequest>) -> Vec<ImportOutcome> {
+        match self.try_import_many(requests).await {
+            Ok(outcomes) => outcomes,
+            Err((count, err)) => (0..count).map(|_| rejected(err.to_string())).collect(),
         }
     }
 
-    async fn try_import(&self, request: ImportRequest) -> Result<ImportOutcome, Error> {
+    async fn try_import_many(&self, requests: Vec<ImportRequest>) -> Result<Vec<ImportOutcome>, (usize, Error)> {
+        let count = requests.len();
         if self.inner.stopping.load(Ordering::SeqCst) {
-            return Err(Error::ShuttingDown);
+            return Err((count, Error::ShuttingDown));
         }
+        let mut outcomes: Vec<Option<ImportOutcome>> = Vec::with_capacity(count);
+        let mut vetted = Vec::new();
+        for request in requests {
+            match self.vet(request) {
+                Ok(person) => {
+                    vetted.push((outcomes.len(), person));
+                    outcomes.push(None);
+                }
+                Err(outcome) => outcomes.push(Some(outcome)),
+            }
+        }
+        let mut created = Vec::new();
+        let guard = self.inner.intake_lock.lock().await;
+        let mut batch = Batch::new();
+        let mut taken: HashMap<(String, ContactKey), String> = HashMap::new();
+        for (index, (workflow, contact, fields)) in vetted {
+            let outcome = match self.decide(&workflow, &contact, &taken) {
+                Ok(Some(outcome)) => outcome,
+                Ok(None) => {
+                    let id = format!("p_{}", random_hex(8));
+                    for key in ContactKey::of(&contact) {
+                        taken.insert((workflow.id.clone(), key), id.clone());
+                    }
+                    let state = ProspectState::new(id.clone(), &workflow, contact, fields, random_hex(16), Utc::now());
+                    let pushed = self.push_new_prospect(&mut batch, state).and_then(|()| {
+                        let seq = self.inner.store.next_id()?;
+                        batch.push(Op::PutInbox { prospect: id.clone(), seq, event: Event::Entered });
+                        Ok(())
+                    });
+                    pushed.map_err(|err| (count, err))?;
+                    created.push((id.clone(), workflow.id.clone()));
+                    ImportOutcome { id: Some(id), status: ImportStatus::Created, error: None }
+                }
+                Err(err) => rejected(err.to_string()),
+            };
+            outcomes[index] = Some(outcome);
+        }
+        // Decide and apply under the lock; wait for durability outside it, so concurrent imports
+        // share one flush (group commit).
+        if !batch.is_empty() {
+            self.inner.store.apply(batch).map_err(|err| (count, err.into()))?;
+        }
+        drop(guard);
+        if !created.is_empty() {
+            self.inner.flusher.flush().await.map_err(|err| (count, err.into()))?;
+        }
+        for (id, workflow) in &created {
+            tracing::info!(prospect = %id, workflow = %workflow, "prospect imported");
+            self.inner.notify(id);
+        }
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| rejected("not imported".into()))).collect())
+    }
+
+    /// The checks that need no lock: the workflow takes imports, the contact reaches its
+    /// channel, the fields are declared with their types.
+    fn vet(&self, request: ImportRequest) -> Result<Vetted, ImportOutcome> {
         let catalog = self.catalog();
         let Some(workflow) = catalog.workflow(&request.workflow).cloned() else {
             let known: Vec<&str> = catalog.workflows.keys().map(String::as_str).collect();
-            return Ok(rejected(format!("unknown workflow `{}`; known: {}", request.workflow, known.join(", "))));
+            return Err(rejected(format!("unknown workflow `{}`; known: {}", request.workflow, known.join(", "))));
         };
         if !workflow.entry_import {
-            return Ok(rejected(format!("workflow `{}` does not take imports (entry.import is false)", workflow.id)));
+            return Err(rejected(format!("workflow `{}` does not take imports (entry.import is false)", workflow.id)));
         }
         if self.inner.is_paused(&workflow.id) {
-            return Ok(rejected(format!("workflow `{}` is paused and takes no one in", workflow.id)));
+            return Err(rejected(format!("workflow `{}` is paused and takes no one in", workflow.id)));
         }
-        let contact = match contact_of(&request) {
-            Ok(contact) => contact,
-            Err(message) => return Ok(rejected(message)),
-        };
+        let contact = contact_of(&request).map_err(rejected)?;
         let reachable = match workflow.channel {
             Channel::Sms => contact.phone.is_some(),
             Channel::Email => contact.email.is_some(),
             Channel::Messenger => contact.messenger_psid.is_some(),
         };
         if !reachable {
-            return Ok(rejected(format!(
+            return Err(rejected(format!(
                 "workflow `{}` runs on {} and the prospect has no {} contact",
                 workflow.id, workflow.channel, workflow.channel
             )));
         }
-        if let Err(message) = check_fields(&workflow, &request.fields) {
-            return Ok(rejected(message));
+        check_fields(&workflow, &request.fields).map_err(rejected)?;
+        Ok((workflow, contact, request.fields))
+    }
+
+    /// Under the intake lock: `Some` when this person may not be imported (opted out,
+    /// restricted) or is already running in the workflow (in the store or earlier in the batch).
+    fn decide(
+        &self,
+        workflow: &Workflow,
+        contact: &Contact,
+        taken: &HashMap<(String, ContactKey), String>,
+    ) -> Result<Option<ImportOutcome>, Error> {
+        if let Some(message) = self.barred(contact)? {
+            return Ok(Some(rejected(message)));
         }
-        let guard = self.inner.intake_lock.lock().await;
-        if let Some(message) = self.barred(&contact)? {
-            return Ok(rejected(message));
-        }
-        if let Some(existing) = self.active_in(&workflow.id, &contact)? {
-            return Ok(ImportOutcome { id: Some(existing), status: ImportStatus::Existing, error: None });
-        }
-        let id = format!("p_{}", random_hex(8));
-        let state = ProspectState::new(id.clone(), &workflow, contact, request.fields, random_hex(16), Utc::now());
-        let mut batch = Batch::new();
-        self.push_new_prospect(&mut batch, state)?;
-        batch.push(Op::PutInbox { prospect: id.clone(), seq: self.inner.store.next_id()?, event: Event::Entered });
-        // Decide and apply under the lock; wait for durability outside it, so concurrent imports
-        // share one flush (group commit).
-        self.inner.store.apply(batch)?;
-        drop(guard);
-        self.inner.flusher.flush().await?;
-        tracing::info!(prospect = %id, workflow = %workflow.id, "prospect imported");
-        self.inner.notify(&id);
-        Ok(ImportOutcome { id: Some(id), status: ImportStatus::Created, error: None })
+        let earlier = ContactKey::of(contact).into_iter().find_map(|k| taken.get(&(workflow.id.clone(), k)).cloned());
+        let existing = match earlier {
+            Some(id) => Some(id),
+            None => self.active_in(&workflow.id, contact)?,
+        };
+        Ok(existing.map(|id| ImportOutcome { id: Some(id), status: ImportStatus::Existing, error: None }))
     }
 
     fn push_new_prospect(&self, batch: &mut Batch, state: ProspectState) -> Result<(), Error> {

@@ -30,6 +30,7 @@ use flusher::Flusher;
 pub use drivers::{
     AiProvider, AiRequest, BoxFuture, ChannelDriver, DriverError, Drivers, Outbound, OutboxDriver, RulesProvider,
 };
+pub use intake::{normalise_email, normalise_phone};
 pub use privacy::{DryRun, MatchedProspect, PrivacyConfig, SweepReport};
 
 #[derive(Debug, thiserror::Error)]

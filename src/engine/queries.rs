@@ -209,6 +209,8 @@ impl Engine {
             for state in &chunk {
                 *census.by_status.entry(state.status.name().to_string()).or_default() += 1;
                 *census.by_version.entry((state.workflow.clone(), state.version.clone())).or_default() += 1;
+                let status = (state.workflow.clone(), state.status.name().to_string());
+                *census.by_workflow_status.entry(status).or_default() += 1;
             }
         }
         Ok(census)
@@ -228,8 +230,15 @@ impl Engine {
         if let Ok(timers) = self.inner.store.count_timers() {
             metrics::gauge!("qualifyd_timers_pending").set(timers as f64);
         }
-        if let Ok(outbox) = self.inner.store.count_outbox() {
-            metrics::gauge!("qualifyd_outbox_depth").set(outbox as f64);
+        let now = chrono::Utc::now();
+        if let Ok(outbox) = self.inner.store.outbox() {
+            metrics::gauge!("qualifyd_outbox_depth").set(outbox.len() as f64);
+            let oldest = outbox.iter().map(|e| e.not_before).min().filter(|at| *at <= now);
+            let waited = oldest.map(|at| (now - at).num_milliseconds() as f64 / 1000.0).unwrap_or(0.0);
+            metrics::gauge!("qualifyd_outbox_oldest_seconds").set(waited);
+        }
+        if let Ok(due) = self.inner.store.due_timers(now, 100_000) {
+            metrics::gauge!("qualifyd_timers_due").set(due.len() as f64);
         }
     }
 }
@@ -239,6 +248,8 @@ impl Engine {
 pub struct Census {
     pub by_status: BTreeMap<String, usize>,
     pub by_version: BTreeMap<(String, String), usize>,
+    /// (workflow, status name) -> prospects.
+    pub by_workflow_status: BTreeMap<(String, String), usize>,
 }
 
 /// A delivery receipt kept until its send is recorded: (status, error).

@@ -24,7 +24,14 @@ pub async fn metrics(State(state): State<Shared>) -> Result<Response> {
             "metrics are not enabled in this daemon: install the Prometheus recorder at startup to serve them",
         ));
     };
-    blocking(&state, "updating the gauges failed", |engine| engine.update_gauges()).await?;
+    let data_dir = state.ops.as_ref().map(|ops| ops.data_dir.clone());
+    blocking(&state, "updating the gauges failed", move |engine| {
+        engine.update_gauges();
+        if let Some(dir) = data_dir {
+            metrics::gauge!("qualifyd_store_size_bytes").set(crate::ops::disk_usage(&dir) as f64);
+        }
+    })
+    .await?;
     let text = handle.render();
     Ok(([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], text).into_response())
 }

@@ -1,5 +1,6 @@
 //! The HTTP surface (axum): the router, its shared [`AppState`], and the layers every route
-//! shares — a 1 MiB body limit, request tracing at DEBUG, and fallbacks that answer unknown
+//! shares — a request id on every request ([`request_id`]), a 1 MiB body limit, request
+//! tracing at DEBUG, and fallbacks that answer unknown
 //! routes and methods in the one error shape of [`error`].
 //!
 //! Route map (roles: see [`auth::required_role`]):
@@ -10,7 +11,8 @@
 //!   ([`providers`]), checked on the raw body before anything is parsed.
 //! - `/v1/prospects`, `/v1/prospects/{id}`, `/v1/prospects/{id}/messages`,
 //!   `/v1/prospects/{id}/pause|resume`, `/v1/workflows`, `/v1/workflows/{id}/pause|resume`,
-//!   `/v1/reload`, `/v1/privacy/*`: bearer tokens with roles; every change is audited
+//!   `/v1/reload`, `/v1/privacy/*` (with `/v1/privacy/suppression`), `/v1/status`, `/v1/backup`:
+//!   bearer tokens with roles; every change is audited
 //!   ([`audit`]).
 //! - `GET|POST /u/{token}`: the one-click unsubscribe page and action (the token is the credential).
 //!
@@ -24,9 +26,11 @@ pub mod extract;
 mod health;
 mod messenger;
 mod operator;
+mod ops;
 mod privacy;
 mod prospects;
 pub mod providers;
+pub mod request_id;
 mod signature;
 #[cfg(test)]
 mod tests;
@@ -71,6 +75,9 @@ pub struct AppState {
     pub reload: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Outcome of the last reload and when each version was loaded, for `GET /v1/workflows`.
     pub reloader: Option<crate::reload::Reloader>,
+    /// The daemon's start time, store and data directory, for `/v1/status`, `/v1/backup` and
+    /// the suppression list routes; `None` answers 404 there.
+    pub ops: Option<crate::ops::Instance>,
 }
 
 impl fmt::Debug for AppState {
@@ -122,6 +129,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/privacy/object", post(privacy::object))
         .route("/v1/privacy/requests", get(privacy::requests))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/privacy/suppression", get(ops::export_suppression).post(ops::import_suppression))
+        .route("/v1/status", get(ops::status))
+        .route("/v1/backup", post(ops::backup))
         .route_layer(middleware::from_fn_with_state(shared.clone(), audit::record))
         .route_layer(middleware::from_fn_with_state(auth, auth::require_role));
     let routes = Router::new()
@@ -152,4 +162,5 @@ fn finish<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(trace)
+        .layer(middleware::from_fn(request_id::layer))
 }

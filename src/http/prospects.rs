@@ -24,7 +24,7 @@ const STATUSES: [&str; 7] = ["active", "waiting", "paused", "completed", "unsubs
 
 /// `POST /v1/prospects`: one `ImportRequest` object (answered by its outcome: 201 created,
 /// 200 existing, 422 rejected) or an array of them (200 with every outcome, in order; an item
-/// that does not parse is rejected alone).
+/// that does not parse is rejected alone; the batch shares one flush).
 pub async fn import(State(state): State<Shared>, JsonBody(body): JsonBody<Value>) -> Result<Response> {
     match body {
         Value::Array(items) => {
@@ -38,11 +38,7 @@ pub async fn import(State(state): State<Shared>, JsonBody(body): JsonBody<Value>
                     ),
                 ));
             }
-            let mut results = Vec::with_capacity(items.len());
-            for item in items {
-                results.push(import_one(&state, item).await);
-            }
-            Ok(Json(json!({ "results": results })).into_response())
+            Ok(Json(json!({ "results": import_many(&state, items).await })).into_response())
         }
         Value::Object(_) => {
             let outcome = import_one(&state, body).await;
@@ -65,6 +61,27 @@ async fn import_one(state: &Shared, item: Value) -> ImportOutcome {
         Ok(request) => state.engine.import(request).await,
         Err(err) => rejected(located(&err.path().to_string(), err.inner())),
     }
+}
+
+/// A batch: every item that parses is imported with one flush for all; the answers keep the
+/// order of the items.
+async fn import_many(state: &Shared, items: Vec<Value>) -> Vec<ImportOutcome> {
+    let mut results: Vec<Option<ImportOutcome>> = Vec::with_capacity(items.len());
+    let mut requests = Vec::new();
+    for item in items {
+        match serde_path_to_error::deserialize::<_, ImportRequest>(item) {
+            Ok(request) => {
+                requests.push(request);
+                results.push(None);
+            }
+            Err(err) => results.push(Some(rejected(located(&err.path().to_string(), err.inner())))),
+        }
+    }
+    let mut imported = state.engine.import_many(requests).await.into_iter();
+    results
+        .into_iter()
+        .map(|r| r.or_else(|| imported.next()).unwrap_or_else(|| rejected("not imported".into())))
+        .collect()
 }
 
 fn rejected(error: String) -> ImportOutcome {

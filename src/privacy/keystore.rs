@@ -233,6 +233,28 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Copies every bucket file and `master.check` into `to` (created, private) under the file
+    /// lock, so no append or rewrite is copied half-done. The master key is not in this
+    /// directory and is never copied. Returns how many files were copied.
+    pub fn copy_to(&self, to: &Path) -> Result<usize, Error> {
+        let _files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(to).map_err(|e| Error::io("creating", to, e))?;
+        let mut copied = 0;
+        for entry in fs::read_dir(&self.dir).map_err(|e| Error::io("listing", &self.dir, e))? {
+            let path = entry.map_err(|e| Error::io("listing", &self.dir, e))?.path();
+            let wanted =
+                path.extension().is_some_and(|e| e == "keys") || path.file_name().is_some_and(|n| n == CHECK_FILE);
+            if !wanted {
+                continue;
+            }
+            let target = to.join(path.file_name().unwrap_or_default());
+            fs::copy(&path, &target).map_err(|e| Error::io("copying", &path, e))?;
+            File::open(&target).and_then(|f| f.sync_all()).map_err(|e| Error::io("syncing", &target, e))?;
+            copied += 1;
+        }
+        Ok(copied)
+    }
+
     fn bucket_path(&self, bucket: u8) -> PathBuf {
         self.dir.join(format!("{bucket:02x}.keys"))
     }

@@ -53,6 +53,11 @@ impl Vault {
         Vault::open(&dir.join("keys"), &master, None)
     }
 
+    /// Copies the data-key files and the master-key check into `to` (see [`KeyStore::copy_to`]).
+    pub fn copy_keys(&self, to: &Path) -> Result<usize, Error> {
+        self.keys.copy_to(to)
+    }
+
     /// The keyed hash of a contact value of this kind (`phone`, `email`, `psid`).
     pub fn blind(&self, kind: &str, value: &str) -> String {
         self.blinder.blind(kind, value)

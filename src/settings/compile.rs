@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 
 use super::context::{Cx, http_url, optional_secret, std_duration};
 use super::{AdminToken, ReloadMode, ReloadSettings, RetentionSettings, Secret, Settings};
-use super::{StoreSettings, drivers, env, raw};
+use super::{LogFormat, StoreSettings, drivers, env, raw};
 use crate::diagnostic::{Diagnostic, Position, did_you_mean_suffix, sort_diagnostics};
 use crate::schedule::{self, SendWindow};
 use crate::yaml;
@@ -18,7 +18,7 @@ pub const DEFAULT_CACHE_MB: u64 = 64;
 pub const MEGABYTE: u64 = 1024 * 1024;
 const DEFAULT_HOURS: &str = "08:00-20:00";
 
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 20] = [
     "listen",
     "public_url",
     "data_dir",
@@ -38,6 +38,7 @@ const KEYS: [&str; 19] = [
     "retention",
     "privacy",
     "webhooks",
+    "log_format",
 ];
 
 /// Compiles the settings file `file` whose contents are `text`; `env` looks up the variables
@@ -87,6 +88,7 @@ fn settings(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Settings {
         retention: retention(cx),
         privacy: super::privacy::privacy(cx, env),
         webhooks: super::webhooks::webhooks(cx, env),
+        log_format: cx.parse("log_format", LogFormat::Text, parse_log_format),
     }
 }
 
@@ -209,6 +211,16 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
             "invalid address `{text}`: write an IP address and a port, for example `127.0.0.1:8080` or `0.0.0.0:8080`"
         )
     })
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    match text {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => {
+            Err(format!("`{other}` is not a log format: write `text` (for people) or `json` (one object per line)"))
+        }
+    }
 }
 
 fn parse_timezone(text: &str) -> Result<Tz, String> {

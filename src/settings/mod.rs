@@ -91,6 +91,16 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub privacy: PrivacySettings,
     pub webhooks: WebhookSettings,
+    /// How the daemon writes its logs on stderr.
+    pub log_format: LogFormat,
+}
+
+/// `log_format`: `text` for people, `json` (one object per line) for log shippers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// An extra named admin API token.
@@ -332,6 +342,7 @@ impl Settings {
                 help_text: privacy::DEFAULT_HELP_TEXT.to_string(),
             },
             webhooks: WebhookSettings::default(),
+            log_format: LogFormat::Text,
         }
     }
 }

@@ -57,7 +57,7 @@ const WORKFLOWS: &[u8] = b"w/";
 const SETTINGS: &[u8] = b"x/";
 const TOKENS: &[u8] = b"k/";
 const PROCESSING: &[u8] = b"l/";
-const SUPPRESSIONS: &[u8] = b"z/";
+pub(super) const SUPPRESSIONS: &[u8] = b"z/";
 const RESTRICTIONS: &[u8] = b"v/";
 const ERASED: &[u8] = b"e/";
 
@@ -312,6 +312,14 @@ pub(super) fn parse_seen_by(key: &[u8]) -> Option<(String, String)> {
     let prospect = reader.string()?;
     let dedupe = reader.string()?;
     reader.end((prospect, dedupe))
+}
+
+/// `(kind, digest)` of a suppression list key.
+pub(super) fn parse_suppression(key: &[u8]) -> Option<(String, String)> {
+    let mut reader = Reader::new(key, SUPPRESSIONS)?;
+    let kind = reader.string()?;
+    let digest = reader.string()?;
+    reader.end((kind, digest))
 }
 
 pub(super) fn parse_pending_destruction(key: &[u8]) -> Option<String> {

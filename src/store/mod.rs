@@ -21,7 +21,7 @@ pub use records::{
     AuditRecord, ContactKey, DeliveryStatus, Erasure, Message, OptOutCause, OutboxEntry, PrivacyRequest,
     ProcessingRecord, RequestKind, RequestStatus, Suppression, UnmatchedMessage,
 };
-pub use sled_store::SledStore;
+pub use sled_store::{SledStore, SnapshotStats, SuppressionEntry};
 
 use crate::catalog::model::WorkflowSource;
 use crate::machine::{Event, ProspectState};

@@ -19,6 +19,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 mod erase;
+mod snapshot;
+
+pub use snapshot::{SnapshotStats, SuppressionEntry};
 
 use super::{
     AuditRecord, Batch, ContactKey, Erasure, Error, Message, Op, OutboxEntry, PrivacyRequest, ProcessingRecord,

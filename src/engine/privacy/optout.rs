@@ -68,10 +68,16 @@ impl Inner {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, Error> {
         let person = self.person(contacts, crate::engine::privacy::Reach::OwnContacts)?;
+        let mut added = false;
         for key in &person.contacts {
             if self.store.suppression(key)?.is_none() {
                 batch.push(Op::PutSuppression { key: key.clone(), record: Suppression { at: now, cause } });
+                added = true;
             }
+        }
+        if added {
+            let cause = serde_json::to_value(cause).ok().and_then(|v| v.as_str().map(str::to_string));
+            metrics::counter!("qualifyd_opt_outs_total", "cause" => cause.unwrap_or_default()).increment(1);
         }
         let targets: Vec<String> = person
             .prospects
