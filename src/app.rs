@@ -11,10 +11,12 @@ use tokio::task::JoinHandle;
 
 use crate::check::{build_catalog, compile_options};
 use crate::engine::{Drivers, Engine, EngineConfig, PrivacyConfig};
+use crate::http::serve::{ServeOptions, serve};
 use crate::http::{AppState, Auth, Role};
 use crate::reload::{Reloader, WatchGuard};
-use crate::settings::{self, AiSettings, Settings};
+use crate::settings::{self, AiSettings, InboundWebhook, Settings};
 use crate::store::SledStore;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -45,7 +47,7 @@ pub struct RunningApp {
     pub admin_token: String,
     pub reloader: Reloader,
     stop: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    servers: Vec<JoinHandle<()>>,
     _watch: WatchGuard,
 }
 
@@ -93,6 +95,7 @@ fn privacy_config(settings: &Settings) -> PrivacyConfig {
 pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|source| Error::DataDir { path: settings.data_dir.display().to_string(), source })?;
+    check_inbound_webhook(&settings)?;
     let drivers = drivers_for(&settings)?;
     let outcome = build_catalog(&settings);
     for warning in outcome.diagnostics.iter().filter(|d| !d.is_error()) {
@@ -107,6 +110,10 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
     let mut config = EngineConfig::new(settings.send_window.clone(), &settings.public_url);
     config.compile_options = compile_options(&settings);
     config.privacy = privacy_config(&settings);
+    config.limits = crate::engine::limits::InboundLimits {
+        max_text_bytes: settings.limits.max_text_bytes,
+        max_id_bytes: settings.limits.max_id_bytes,
+    };
     let workflows = catalog.workflows.len();
     let engine = Engine::start(Arc::new(store), config, catalog, drivers).await?;
     engine.start_retention(&settings.retention.sweep_cron, settings.timezone);
@@ -135,9 +142,14 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
     let state = AppState {
         engine: engine.clone(),
         auth: Auth::new(tokens),
-        inbound_token: settings.inbound_token.as_ref().map(|t| t.expose().to_string()),
+        inbound_webhook: settings.inbound_webhook.clone(),
+        hosts: crate::http::host::AllowedHosts::new(&settings.public_url, settings.listen),
         webhooks: crate::http::ProviderWebhooks::from_settings(&settings, &|name| std::env::var(name).ok()),
         metrics: metrics_handle().cloned(),
+        metrics_access: crate::http::health::MetricsAccess {
+            token: settings.http.metrics_token.as_ref().map(|t| t.expose().to_string()),
+            elsewhere: settings.http.metrics_listen.is_some(),
+        },
         reload: Some(reload),
         reloader: Some(reloader.clone()),
     };
@@ -145,16 +157,23 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         .await
         .map_err(|source| Error::Listen { addr: settings.listen, source })?;
     let addr = listener.local_addr().map_err(|source| Error::Listen { addr: settings.listen, source })?;
-    let (stop, mut stopped) = watch::channel(false);
-    let router = crate::http::router(state);
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %err, "HTTP server failed");
-        }
-    });
+    let metrics_listener = match settings.http.metrics_listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?),
+        None => None,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let options =
+        ServeOptions { header_timeout: settings.http.header_timeout, max_connections: settings.http.max_connections };
+    let body_timeout = RequestBodyTimeoutLayer::new(settings.http.body_timeout);
+    let shared = std::sync::Arc::new(state);
+    let router = crate::http::router(shared.clone()).layer(body_timeout.clone());
+    let mut servers = vec![tokio::spawn(serve(listener, router, options, stopped_future(stopped.clone())))];
+    if let Some(metrics_listener) = metrics_listener {
+        let addr = metrics_listener.local_addr().ok();
+        tracing::info!(addr = ?addr, "metrics served on their own address");
+        let router = crate::http::metrics_router(shared).layer(body_timeout);
+        servers.push(tokio::spawn(serve(metrics_listener, router, options, stopped_future(stopped))));
+    }
     tracing::info!(%addr, "qualifyd started");
     Ok(RunningApp {
         addr,
@@ -163,9 +182,38 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         generated_admin_token: generated,
         admin_token,
         stop,
-        server,
+        servers,
         _watch: watch,
     })
+}
+
+/// The generic inbound webhook open without a token is for loopback demos only (`--listen` may
+/// have moved the address since the settings were compiled); it is said loudly at every start.
+fn check_inbound_webhook(settings: &Settings) -> Result<(), Error> {
+    match &settings.inbound_webhook {
+        InboundWebhook::Open if !settings.listen.ip().is_loopback() => Err(Error::Unsupported(format!(
+            "`inbound_token: none` leaves POST /webhooks/inbound open, which is only allowed on a loopback \
+             address, not {}: set `inbound_token` to a secret or remove it to disable that webhook",
+            settings.listen
+        ))),
+        InboundWebhook::Open => {
+            tracing::warn!(
+                "POST /webhooks/inbound is OPEN (`inbound_token: none`): anyone on this machine can start \
+                 workflows; for demos only, set a token before any real use"
+            );
+            Ok(())
+        }
+        InboundWebhook::Disabled => {
+            tracing::info!("POST /webhooks/inbound is disabled (no `inbound_token`)");
+            Ok(())
+        }
+        InboundWebhook::Token(_) => Ok(()),
+    }
+}
+
+/// Completes once `stop` is set.
+async fn stopped_future(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 fn generate_token() -> String {
@@ -178,7 +226,9 @@ impl RunningApp {
     /// Graceful stop: no new requests, in-flight transitions finish, everything is flushed.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
+        for server in self.servers {
+            let _ = server.await;
+        }
         self.reloader.stop();
         drop(self._watch);
         self.engine.shutdown().await;

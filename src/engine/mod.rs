@@ -7,6 +7,7 @@ mod drivers;
 mod executor;
 mod flusher;
 mod intake;
+pub mod limits;
 pub mod operator;
 mod privacy;
 mod queries;
@@ -53,6 +54,8 @@ pub struct EngineConfig {
     pub max_in_flight_actions: usize,
     /// HELP text, retention period and message history limit.
     pub privacy: PrivacyConfig,
+    /// Size caps on inbound messages.
+    pub limits: limits::InboundLimits,
 }
 
 impl EngineConfig {
@@ -64,6 +67,7 @@ impl EngineConfig {
             shards: 16,
             max_in_flight_actions: 64,
             privacy: PrivacyConfig::default(),
+            limits: limits::InboundLimits::default(),
         }
     }
 }

@@ -28,7 +28,7 @@ use super::signature::{RawBody, hmac_sha256_hex_matches, not_configured, rejecte
 use super::webhooks::InboundAnswer;
 use crate::channel::Channel;
 use crate::channels::addressing::{bare_address, prospect_of_address, prospect_of_message_id, strip_quoted};
-use crate::engine::api::InboundMessage;
+use crate::engine::api::{InboundMessage, SenderProof};
 
 /// `POST /webhooks/email/mailgun`.
 pub async fn mailgun(
@@ -72,6 +72,7 @@ pub async fn mailgun(
         text: strip_quoted(text.unwrap_or_default()),
         id: id.to_string(),
         prospect_hint: first_known(&state, candidates)?,
+        proof: mailgun_verdict(&form),
     };
     let outcome = state.engine.inbound(message).await?;
     Ok(Json(outcome.into()))
@@ -91,6 +92,34 @@ pub fn verify_mailgun(key: &str, timestamp: &str, token: &str, signature: &str, 
         return Err("the timestamp is more than 15 minutes away from now (stale or replayed request)");
     }
     Ok(())
+}
+
+/// Whether Mailgun vouches for the sender: its `X-Mailgun-Spf` or `X-Mailgun-Dkim-Check-Result`
+/// verdict is `Pass` (as a form field, or in the `message-headers` list). Without it, the email
+/// is recorded but cannot change consent (STOP, START): `From` is trivial to forge.
+fn mailgun_verdict(form: &[(String, String)]) -> SenderProof {
+    const VERDICTS: [&str; 2] = ["X-Mailgun-Spf", "X-Mailgun-Dkim-Check-Result"];
+    let passes = |name: &str, value: &str| {
+        VERDICTS.iter().any(|v| v.eq_ignore_ascii_case(name)) && value.trim().eq_ignore_ascii_case("pass")
+    };
+    let in_fields = form.iter().any(|(name, value)| passes(name, value));
+    let in_headers = form.iter().find(|(k, _)| k == "message-headers").is_some_and(|(_, headers)| {
+        let pairs: Vec<(String, String)> = serde_json::from_str(headers).unwrap_or_default();
+        pairs.iter().any(|(name, value)| passes(name, value))
+    });
+    if in_fields || in_headers { SenderProof::Verified } else { SenderProof::Unverified }
+}
+
+/// Whether Postmark vouches for the sender: its `Received-SPF` header says `Pass`, or an
+/// `Authentication-Results` header it passes on says `dkim=pass` or `spf=pass`.
+fn postmark_verdict(headers: &[PostmarkHeader]) -> SenderProof {
+    let passes = |h: &PostmarkHeader| {
+        let value = h.value.trim().to_ascii_lowercase();
+        (h.name.eq_ignore_ascii_case("Received-SPF") && value.starts_with("pass"))
+            || (h.name.eq_ignore_ascii_case("Authentication-Results")
+                && (value.contains("dkim=pass") || value.contains("spf=pass")))
+    };
+    if headers.iter().any(passes) { SenderProof::Verified } else { SenderProof::Unverified }
 }
 
 /// `In-Reply-To` from its own form field, else from the `message-headers` JSON list.
@@ -211,6 +240,7 @@ async fn postmark(state: &Shared, body: &[u8]) -> Result<Json<InboundAnswer>> {
         text: strip_quoted(text),
         id: email.message_id.clone(),
         prospect_hint: first_known(state, candidates)?,
+        proof: postmark_verdict(&email.headers),
     };
     let outcome = state.engine.inbound(message).await?;
     Ok(Json(outcome.into()))
