@@ -296,4 +296,24 @@ mod tests {
         assert_eq!(email.stripped_text_reply, "Oui, nous sommes 40 personnes. Budget 3000 EUR/mois.");
         assert_eq!(email.headers[0].value, "<p_01JDXK8V3Q.3@leads.example.com>");
     }
+
+    #[test]
+    fn only_a_passing_verdict_vouches_for_the_sender() {
+        let form =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        assert_eq!(mailgun_verdict(&fixture_fields()), SenderProof::Unverified, "the fixture carries no verdict");
+        assert_eq!(mailgun_verdict(&form(&[("X-Mailgun-Spf", "Pass")])), SenderProof::Verified);
+        assert_eq!(mailgun_verdict(&form(&[("X-Mailgun-Dkim-Check-Result", "Pass")])), SenderProof::Verified);
+        assert_eq!(mailgun_verdict(&form(&[("X-Mailgun-Spf", "SoftFail")])), SenderProof::Unverified);
+        let headers = r#"[["X-Mailgun-Spf", "Neutral"], ["X-Mailgun-Dkim-Check-Result", "Pass"]]"#;
+        assert_eq!(mailgun_verdict(&form(&[("message-headers", headers)])), SenderProof::Verified);
+        let header = |name: &str, value: &str| PostmarkHeader { name: name.into(), value: value.into() };
+        assert_eq!(postmark_verdict(&[header("Received-SPF", "Pass (sender authorized)")]), SenderProof::Verified);
+        assert_eq!(postmark_verdict(&[header("Received-SPF", "Fail")]), SenderProof::Unverified);
+        assert_eq!(
+            postmark_verdict(&[header("Authentication-Results", "mx; dkim=pass header.d=x")]),
+            SenderProof::Verified
+        );
+        assert_eq!(postmark_verdict(&[header("X-Spam-Status", "No")]), SenderProof::Unverified);
+    }
 }

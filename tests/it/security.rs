@@ -124,3 +124,58 @@ async fn start_from_the_generic_webhook_never_lifts_an_opt_out() {
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     node.stop().await;
 }
+
+const MAIL_FLOW: &str = "id: mail-flow
+channel: email
+steps:
+  - { id: hello, send: { template: hello.j2 } }
+  - { id: listen, wait_reply: { timeout: 30d, on_timeout: bye } }
+  - { id: bye, end: done }
+";
+
+/// A Postmark inbound JSON from `from` saying `text`, with `headers` as Postmark passes them.
+fn postmark(from: &str, text: &str, id: &str, headers: Value) -> Value {
+    json!({"MessageID": id, "From": from, "FromFull": {"Email": from}, "To": "leads@example.com",
+           "TextBody": text, "Headers": headers})
+}
+
+#[tokio::test]
+async fn an_email_changes_consent_only_with_the_providers_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    write_definitions(dir.path(), &[("mail-flow", MAIL_FLOW)], &[("hello.j2", "Subject: Hi\n\nHello!")]);
+    let mut settings = settings_with_roles(dir.path());
+    settings.postmark_secret = Some(qualifyd::settings::Secret::new("pm-secret"));
+    let node = Node::start(settings).await;
+    let email = "camille.consent@example.org";
+    let id = node.import(json!({"workflow": "mail-flow", "email": email})).await;
+    node.wait_for(&id, "waiting for a reply", |v| v["step"] == "listen").await;
+    let url = format!("{}/webhooks/email/postmark/pm-secret", node.base);
+
+    // Anyone can write `From: camille…`: without SPF/DKIM passing, STOP is recorded, not applied.
+    let forged = postmark(
+        email,
+        "STOP",
+        "<forged-1@example.org>",
+        json!([{"Name": "Received-SPF", "Value": "Fail (sender not authorized)"}]),
+    );
+    let response = node.client.post(&url).json(&forged).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let view = node.prospect(&id).await;
+    assert_eq!(view["status"], "waiting", "a forged email unsubscribed someone: {view}");
+    let log = node.engine().privacy_requests(None, 100).unwrap();
+    let held =
+        log.requests.iter().find(|r| format!("{:?}", r.request.kind) == "OptOut").expect("logged for an operator");
+    assert_eq!(format!("{:?}", held.request.status), "Rejected");
+
+    // The same STOP with Postmark's SPF pass is the person's.
+    let genuine = postmark(
+        email,
+        "STOP",
+        "<genuine-1@example.org>",
+        json!([{"Name": "Received-SPF", "Value": "Pass (mailfrom) identity=mailfrom"}]),
+    );
+    let response = node.client.post(&url).json(&genuine).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    node.wait_for(&id, "unsubscribed", |v| v["status"] == "unsubscribed").await;
+    node.stop().await;
+}
