@@ -179,3 +179,36 @@ async fn an_email_changes_consent_only_with_the_providers_verdict() {
     node.wait_for(&id, "unsubscribed", |v| v["status"] == "unsubscribed").await;
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_replayed_provider_message_cannot_undo_an_erasure() {
+    let twilio_api = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(201).set_body_json(json!({"sid": "SMsent", "status": "queued"})))
+        .mount(&twilio_api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    definitions(dir.path());
+    let mut settings = settings_with_roles(dir.path());
+    settings.public_url = PUBLIC_URL.to_string();
+    settings.channels.sms = Some(crate::channels_support::twilio(&twilio_api.uri()));
+    let node = Node::start(settings).await;
+    let phone = "+33611114444";
+    let sid = "SMerase0000000000000000000000001";
+    let response = post_twilio_sms(&node.client, &node.base, phone, "Bonjour, un devis ?", sid).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, page) = node.get("/v1/prospects").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    let (status, receipt) = node.post("/v1/privacy/erase", &json!({"phone": phone})).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+
+    // Twilio signatures never expire: the same signed request, replayed, is a known duplicate.
+    let response = post_twilio_sms(&node.client, &node.base, phone, "Bonjour, un devis ?", sid).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, page) = node.get("/v1/prospects").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 0, "the erased person came back: {page}");
+    node.stop().await;
+    // The tombstone is a keyed hash: the provider's id is nowhere on disk in clear.
+    let found = crate::privacy_support::plaintext_in(dir.path(), &[sid]);
+    assert!(found.is_empty(), "{found:?}");
+}
