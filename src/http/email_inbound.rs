@@ -40,7 +40,7 @@ pub async fn mailgun(
         return Err(not_configured("mailgun", &format!("set {MAILGUN_SIGNING_KEY_ENV} to the webhook signing key")));
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !content_type.starts_with("application/x-www-form-urlencoded") {
+    if !content_type.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
         return Err(Error::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -202,7 +202,8 @@ pub async fn postmark_with_basic_auth(
     let password = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| v.trim().split_once(' '))
+        .and_then(|(scheme, b64)| scheme.eq_ignore_ascii_case("basic").then_some(b64))
         .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok())
         .and_then(|decoded| String::from_utf8(decoded).ok())
         .and_then(|pair| pair.split_once(':').map(|(_, password)| password.to_string()))

@@ -212,3 +212,30 @@ async fn a_replayed_provider_message_cannot_undo_an_erasure() {
     let found = crate::privacy_support::plaintext_in(dir.path(), &[sid]);
     assert!(found.is_empty(), "{found:?}");
 }
+
+#[tokio::test]
+async fn header_schemes_are_case_insensitive_and_patch_takes_only_an_object() {
+    let dir = tempfile::tempdir().unwrap();
+    write_definitions(dir.path(), &[("mail-flow", MAIL_FLOW)], &[("hello.j2", "Subject: Hi\n\nHello!")]);
+    let mut settings = settings_with_roles(dir.path());
+    settings.postmark_secret = Some(qualifyd::settings::Secret::new("pm-secret"));
+    let node = Node::start(settings).await;
+    let id = node.import(json!({"workflow": "mail-flow", "email": "ada.case@example.org"})).await;
+    let (status, answer) = node
+        .call(reqwest::Method::PATCH, crate::harness::ADMIN, &format!("/v1/prospects/{id}"), Some(&json!(["Ada"])))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an array is no change: {answer}");
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("postmark:pm-secret");
+    let body = postmark("ada.case@example.org", "Bonjour", "<case-1@example.org>", json!([]));
+    let response = node
+        .client
+        .post(format!("{}/webhooks/email/postmark", node.base))
+        .header("authorization", format!("basic {basic}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "`basic` is `Basic`");
+    node.stop().await;
+}
