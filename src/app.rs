@@ -3,6 +3,7 @@
 //! stop accepting requests -> drain the engine -> flush -> exit.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -34,6 +35,8 @@ pub enum Error {
     Unsupported(String),
     #[error(transparent)]
     Watch(#[from] crate::reload::Error),
+    #[error("cannot write the generated admin token to {path}: {source}")]
+    TokenFile { path: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -44,6 +47,8 @@ pub struct RunningApp {
     pub engine: Engine,
     /// Set when no admin token was configured and one was generated for this run.
     pub generated_admin_token: Option<String>,
+    /// Where that generated token was written (mode 0600), so it is never printed to a log.
+    pub generated_admin_token_file: Option<PathBuf>,
     pub admin_token: String,
     pub reloader: Reloader,
     stop: watch::Sender<bool>,
@@ -126,6 +131,10 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
             (token.clone(), Some(token))
         }
     };
+    let token_file = match &generated {
+        Some(token) => Some(write_token_file(&settings.data_dir.join(ADMIN_TOKEN_FILE), token)?),
+        None => None,
+    };
     let mut tokens = vec![("admin".to_string(), Role::Admin, admin_token.clone())];
     for extra in &settings.admin_tokens {
         let role = match extra.role {
@@ -180,6 +189,7 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         engine,
         reloader,
         generated_admin_token: generated,
+        generated_admin_token_file: token_file,
         admin_token,
         stop,
         servers,
@@ -209,6 +219,27 @@ fn check_inbound_webhook(settings: &Settings) -> Result<(), Error> {
         }
         InboundWebhook::Token(_) => Ok(()),
     }
+}
+
+/// The file in `data_dir` a generated admin token is written to.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Writes `token` to `path` readable by the owner only, atomically (temp file, fsync, rename).
+fn write_token_file(path: &Path, token: &str) -> Result<PathBuf, Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |source| Error::TokenFile { path: path.display().to_string(), source };
+    let temporary = path.with_extension("token.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(failed)?;
+    file.write_all(token.as_bytes()).and_then(|()| file.sync_all()).map_err(failed)?;
+    std::fs::rename(&temporary, path).map_err(failed)?;
+    Ok(path.to_path_buf())
 }
 
 /// Completes once `stop` is set.

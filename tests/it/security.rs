@@ -239,3 +239,18 @@ async fn header_schemes_are_case_insensitive_and_patch_takes_only_an_object() {
     assert_eq!(response.status(), StatusCode::OK, "`basic` is `Basic`");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_generated_admin_token_goes_to_an_owner_only_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    definitions(dir.path());
+    let mut settings = settings_with_roles(dir.path());
+    settings.admin_token = None;
+    let app = crate::harness::start_app(settings.clone()).await;
+    let file = app.generated_admin_token_file.clone().expect("the generated token is written to a file");
+    assert_eq!(file, settings.data_dir.join("admin.token"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), app.admin_token);
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    app.shutdown().await;
+}
