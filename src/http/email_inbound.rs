@@ -122,6 +122,23 @@ fn postmark_verdict(headers: &[PostmarkHeader]) -> SenderProof {
     if headers.iter().any(passes) { SenderProof::Verified } else { SenderProof::Unverified }
 }
 
+/// What the fuzz harness drives: Postmark's JSON and verdict, Mailgun's form, verdict,
+/// `In-Reply-To` and signature check.
+#[cfg(test)]
+pub(super) fn fuzz_entry(json: &[u8], form: &[u8]) {
+    if let Ok(email) = parse::<PostmarkInbound>(json) {
+        let _ = postmark_verdict(&email.headers);
+        let _ = bare_address(&email.from);
+    }
+    let form: Vec<(String, String)> = form_urlencoded::parse(form).into_owned().collect();
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    let _ = mailgun_verdict(&form);
+    let _ = prospect_of_message_id(&in_reply_to(&form));
+    let _ = prospect_of_address(field("recipient"));
+    let _ = strip_quoted(field("body-plain"));
+    let _ = verify_mailgun("key", field("timestamp"), field("token"), field("signature"), 0);
+}
+
 /// `In-Reply-To` from its own form field, else from the `message-headers` JSON list.
 fn in_reply_to(form: &[(String, String)]) -> String {
     if let Some((_, value)) = form.iter().find(|(k, _)| k.eq_ignore_ascii_case("In-Reply-To")) {

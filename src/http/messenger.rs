@@ -252,6 +252,17 @@ async fn apply(state: &Shared, event: &Event) -> Result<()> {
     Ok(())
 }
 
+/// What the fuzz harness drives: the JSON batch parsed and split into well-formed events.
+#[cfg(test)]
+pub(super) fn fuzz_entry(body: &[u8]) {
+    if let Ok(payload) = parse::<Payload>(body) {
+        let (events, _) = events(&payload);
+        for event in &events {
+            let _ = event.is_well_formed();
+        }
+    }
+}
+
 fn lock(state: &Shared) -> std::sync::MutexGuard<'_, super::providers::SentIndex> {
     state.webhooks.messenger_sent.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -24,6 +24,8 @@ pub mod auth;
 mod email_inbound;
 pub mod error;
 pub mod extract;
+#[cfg(test)]
+mod fuzz;
 pub mod health;
 pub mod host;
 mod messenger;

@@ -14,6 +14,7 @@ mod check_cli;
 mod conversation;
 mod crash;
 mod daemon;
+mod fuzz;
 mod handoff;
 mod hardening;
 mod harness;
