@@ -3,6 +3,7 @@
 //! stop accepting requests -> drain the engine -> flush -> exit.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -11,10 +12,12 @@ use tokio::task::JoinHandle;
 
 use crate::check::{build_catalog, compile_options};
 use crate::engine::{Drivers, Engine, EngineConfig, PrivacyConfig};
+use crate::http::serve::{ServeOptions, serve};
 use crate::http::{AppState, Auth, Role};
 use crate::reload::{Reloader, WatchGuard};
-use crate::settings::{self, AiSettings, Settings};
+use crate::settings::{self, AiSettings, InboundWebhook, Settings};
 use crate::store::SledStore;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,6 +37,8 @@ pub enum Error {
     Unsupported(String),
     #[error(transparent)]
     Watch(#[from] crate::reload::Error),
+    #[error("cannot write the generated admin token to {path}: {source}")]
+    TokenFile { path: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -44,10 +49,12 @@ pub struct RunningApp {
     pub engine: Engine,
     /// Set when no admin token was configured and one was generated for this run.
     pub generated_admin_token: Option<String>,
+    /// Where that generated token was written (mode 0600), so it is never printed to a log.
+    pub generated_admin_token_file: Option<PathBuf>,
     pub admin_token: String,
     pub reloader: Reloader,
     stop: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    servers: Vec<JoinHandle<()>>,
     _watch: WatchGuard,
 }
 
@@ -102,6 +109,7 @@ fn privacy_config(settings: &Settings) -> PrivacyConfig {
 pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
     crate::privacy::private_dir(&settings.data_dir)
         .map_err(|source| Error::DataDir { path: settings.data_dir.display().to_string(), source })?;
+    check_inbound_webhook(&settings)?;
     let drivers = drivers_for(&settings)?;
     let outcome = build_catalog(&settings);
     for warning in outcome.diagnostics.iter().filter(|d| !d.is_error()) {
@@ -118,6 +126,10 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
     let mut config = EngineConfig::new(settings.send_window.clone(), &settings.public_url);
     config.compile_options = compile_options(&settings);
     config.privacy = privacy_config(&settings);
+    config.limits = crate::engine::limits::InboundLimits {
+        max_text_bytes: settings.limits.max_text_bytes,
+        max_id_bytes: settings.limits.max_id_bytes,
+    };
     let workflows = catalog.workflows.len();
     let engine = Engine::start(store.clone(), config, catalog, drivers).await?;
     engine.start_retention(&settings.retention.sweep_cron, settings.timezone);
@@ -129,6 +141,10 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
             let token = generate_token();
             (token.clone(), Some(token))
         }
+    };
+    let token_file = match &generated {
+        Some(token) => Some(write_token_file(&settings.data_dir.join(ADMIN_TOKEN_FILE), token)?),
+        None => None,
     };
     let mut tokens = vec![("admin".to_string(), Role::Admin, admin_token.clone())];
     for extra in &settings.admin_tokens {
@@ -146,9 +162,14 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
     let state = AppState {
         engine: engine.clone(),
         auth: Auth::new(tokens),
-        inbound_token: settings.inbound_token.as_ref().map(|t| t.expose().to_string()),
+        inbound_webhook: settings.inbound_webhook.clone(),
+        hosts: crate::http::host::AllowedHosts::new(&settings.public_url, settings.listen),
         webhooks: crate::http::ProviderWebhooks::from_settings(&settings, &|name| std::env::var(name).ok()),
         metrics: metrics_handle().cloned(),
+        metrics_access: crate::http::health::MetricsAccess {
+            token: settings.http.metrics_token.as_ref().map(|t| t.expose().to_string()),
+            elsewhere: settings.http.metrics_listen.is_some(),
+        },
         reload: Some(reload),
         reloader: Some(reloader.clone()),
         ops: Some(crate::ops::Instance { started_at, store, data_dir: settings.data_dir.clone() }),
@@ -157,27 +178,85 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         .await
         .map_err(|source| Error::Listen { addr: settings.listen, source })?;
     let addr = listener.local_addr().map_err(|source| Error::Listen { addr: settings.listen, source })?;
-    let (stop, mut stopped) = watch::channel(false);
-    let router = crate::http::router(state);
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %err, "HTTP server failed");
-        }
-    });
+    let metrics_listener = match settings.http.metrics_listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?),
+        None => None,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let options =
+        ServeOptions { header_timeout: settings.http.header_timeout, max_connections: settings.http.max_connections };
+    let body_timeout = RequestBodyTimeoutLayer::new(settings.http.body_timeout);
+    let shared = std::sync::Arc::new(state);
+    let router = crate::http::router(shared.clone()).layer(body_timeout.clone());
+    let mut servers = vec![tokio::spawn(serve(listener, router, options, stopped_future(stopped.clone())))];
+    if let Some(metrics_listener) = metrics_listener {
+        let addr = metrics_listener.local_addr().ok();
+        tracing::info!(addr = ?addr, "metrics served on their own address");
+        let router = crate::http::metrics_router(shared).layer(body_timeout);
+        servers.push(tokio::spawn(serve(metrics_listener, router, options, stopped_future(stopped))));
+    }
     tracing::info!(%addr, "qualifyd started");
     Ok(RunningApp {
         addr,
         engine,
         reloader,
         generated_admin_token: generated,
+        generated_admin_token_file: token_file,
         admin_token,
         stop,
-        server,
+        servers,
         _watch: watch,
     })
+}
+
+/// The generic inbound webhook open without a token is for loopback demos only (`--listen` may
+/// have moved the address since the settings were compiled); it is said loudly at every start.
+fn check_inbound_webhook(settings: &Settings) -> Result<(), Error> {
+    match &settings.inbound_webhook {
+        InboundWebhook::Open if !settings.listen.ip().is_loopback() => Err(Error::Unsupported(format!(
+            "`inbound_token: none` leaves POST /webhooks/inbound open, which is only allowed on a loopback \
+             address, not {}: set `inbound_token` to a secret or remove it to disable that webhook",
+            settings.listen
+        ))),
+        InboundWebhook::Open => {
+            tracing::warn!(
+                "POST /webhooks/inbound is OPEN (`inbound_token: none`): anyone on this machine can start \
+                 workflows; for demos only, set a token before any real use"
+            );
+            Ok(())
+        }
+        InboundWebhook::Disabled => {
+            tracing::info!("POST /webhooks/inbound is disabled (no `inbound_token`)");
+            Ok(())
+        }
+        InboundWebhook::Token(_) => Ok(()),
+    }
+}
+
+/// The file in `data_dir` a generated admin token is written to.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Writes `token` to `path` readable by the owner only, atomically (temp file, fsync, rename).
+fn write_token_file(path: &Path, token: &str) -> Result<PathBuf, Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |source| Error::TokenFile { path: path.display().to_string(), source };
+    let temporary = path.with_extension("token.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(failed)?;
+    file.write_all(token.as_bytes()).and_then(|()| file.sync_all()).map_err(failed)?;
+    std::fs::rename(&temporary, path).map_err(failed)?;
+    Ok(path.to_path_buf())
+}
+
+/// Completes once `stop` is set.
+async fn stopped_future(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 fn generate_token() -> String {
@@ -190,7 +269,9 @@ impl RunningApp {
     /// Graceful stop: no new requests, in-flight transitions finish, everything is flushed.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
+        for server in self.servers {
+            let _ = server.await;
+        }
         self.reloader.stop();
         drop(self._watch);
         self.engine.shutdown().await;

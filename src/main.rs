@@ -155,8 +155,12 @@ async fn serve(
         settings.data_dir = data_dir;
     }
     let app = qualifyd::app::start(settings).await?;
-    if let Some(token) = &app.generated_admin_token {
-        println!("No QUALIFYD_ADMIN_TOKEN set; generated admin token for this run (shown once): {token}");
+    if let Some(file) = &app.generated_admin_token_file {
+        // Never the token itself: stdout ends in journald.
+        println!(
+            "No QUALIFYD_ADMIN_TOKEN set; the admin token generated for this run is in {} (mode 0600)",
+            file.display()
+        );
     }
     println!("qualifyd listening on http://{}", app.addr);
     app.run_until_signal().await?;

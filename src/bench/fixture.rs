@@ -73,6 +73,7 @@ pub fn settings(dir: &Path) -> Settings {
     settings.workflows_dir = dir.join("workflows");
     settings.prompts_dir = dir.join("prompts");
     settings.admin_token = Some(Secret::new(ADMIN_TOKEN));
+    settings.inbound_webhook = crate::settings::InboundWebhook::Token(Secret::new(ADMIN_TOKEN));
     settings
 }
 
@@ -83,7 +84,7 @@ pub fn config_file(dir: &Path) -> Result<PathBuf, Error> {
         "listen: 127.0.0.1:0\npublic_url: http://127.0.0.1\ndata_dir: ./data\nworkflows_dir: ./workflows\n\
          prompts_dir: ./prompts\ntimezone: UTC\n\
          send_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\n\
-         admin_token: {ADMIN_TOKEN}\nchannels: {{ sms: {{ driver: outbox }} }}\n\
+         admin_token: {ADMIN_TOKEN}\ninbound_token: {ADMIN_TOKEN}\nchannels: {{ sms: {{ driver: outbox }} }}\n\
          privacy: {{ development_key: true }}\n"
     );
     let path = dir.join("config.yaml");

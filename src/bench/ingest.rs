@@ -65,6 +65,7 @@ impl Route {
             match self {
                 Route::Json => client
                     .post(format!("{base}/webhooks/inbound"))
+                    .bearer_auth(fixture::ADMIN_TOKEN)
                     .json(&serde_json::json!({ "channel": "sms", "from": from, "text": TEXT, "id": id })),
                 Route::Twilio => {
                     let (body, signature) = twilio_form(&from, &id);

@@ -60,6 +60,46 @@ pub struct InboundMessage {
     /// plus-address, `In-Reply-To`); never read from the generic JSON webhook.
     #[serde(skip)]
     pub prospect_hint: Option<String>,
+    /// How far the sender is proven; decides whether a STOP or START may change consent. Never
+    /// read from the generic JSON webhook: its handler sets it from how the caller authenticated.
+    #[serde(skip)]
+    pub proof: SenderProof,
+}
+
+/// How far the sender of an inbound message is proven. Consent (STOP, START) changes only on a
+/// proof strong enough for it; otherwise the keyword is recorded for an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SenderProof {
+    /// A provider signed the request and vouches for the sender (Twilio, Messenger, an email with
+    /// a passing SPF or DKIM verdict): STOP and START both apply.
+    Verified,
+    /// The caller holds a token (the generic webhook) but the sender is its word: STOP applies,
+    /// START never lifts an opt-out.
+    Authenticated,
+    /// Nothing proves the sender (the open demo webhook, an email without a passing verdict):
+    /// neither STOP nor START changes consent.
+    #[default]
+    Unverified,
+}
+
+impl SenderProof {
+    /// Whether a STOP (`opt_in` false) or a START (`opt_in` true) from this sender may change
+    /// consent.
+    pub fn may_change_consent(self, opt_in: bool) -> bool {
+        match self {
+            SenderProof::Verified => true,
+            SenderProof::Authenticated => !opt_in,
+            SenderProof::Unverified => false,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SenderProof::Verified => "a verified sender",
+            SenderProof::Authenticated => "an authenticated caller that cannot prove the sender",
+            SenderProof::Unverified => "an unverified sender",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -248,10 +248,11 @@ impl Engine {
     }
 
     /// Records an inbound message durably and applies it to its prospect (or starts one).
-    pub async fn inbound(&self, message: InboundMessage) -> Result<InboundOutcome, Error> {
+    pub async fn inbound(&self, mut message: InboundMessage) -> Result<InboundOutcome, Error> {
         if self.inner.stopping.load(Ordering::SeqCst) {
             return Err(Error::ShuttingDown);
         }
+        self.inner.config.limits.apply(&mut message)?;
         if message.id.trim().is_empty() {
             return Err(Error::Invalid("`id` (the provider's message id) must not be empty".into()));
         }
@@ -321,7 +322,7 @@ impl Engine {
                         error: None,
                     },
                 });
-                if keyword.is_none_or(Keyword::reaches_the_machine) {
+                if keyword.is_none_or(|k| k.reaches_the_machine() && k.may_apply(message.proof)) {
                     let event = Event::Inbound { channel: message.channel, text: message.text, at: now };
                     batch.push(Op::PutInbox { prospect: id.clone(), seq, event });
                 }
@@ -344,6 +345,7 @@ impl Engine {
         }
         let effect = match keyword {
             Some(keyword) => {
+                let keyword = (keyword, message.proof);
                 self.inner.on_keyword(&mut batch, keyword, &key, prospect.as_deref(), message.channel, now)?
             }
             None => Default::default(),

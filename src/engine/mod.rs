@@ -8,6 +8,7 @@ mod executor;
 mod flusher;
 pub mod handoff;
 mod intake;
+pub mod limits;
 pub mod operator;
 mod privacy;
 mod queries;
@@ -58,6 +59,8 @@ pub struct EngineConfig {
     pub max_in_flight_actions: usize,
     /// HELP text, retention period and message history limit.
     pub privacy: PrivacyConfig,
+    /// Size caps on inbound messages.
+    pub limits: limits::InboundLimits,
 }
 
 impl EngineConfig {
@@ -69,6 +72,7 @@ impl EngineConfig {
             shards: 16,
             max_in_flight_actions: 64,
             privacy: PrivacyConfig::default(),
+            limits: limits::InboundLimits::default(),
         }
     }
 }

@@ -28,7 +28,7 @@ use super::signature::{RawBody, hmac_sha256_hex_matches, not_configured, rejecte
 use super::webhooks::InboundAnswer;
 use crate::channel::Channel;
 use crate::channels::addressing::{bare_address, prospect_of_address, prospect_of_message_id, strip_quoted};
-use crate::engine::api::InboundMessage;
+use crate::engine::api::{InboundMessage, SenderProof};
 
 /// `POST /webhooks/email/mailgun`.
 pub async fn mailgun(
@@ -40,7 +40,7 @@ pub async fn mailgun(
         return Err(not_configured("mailgun", &format!("set {MAILGUN_SIGNING_KEY_ENV} to the webhook signing key")));
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !content_type.starts_with("application/x-www-form-urlencoded") {
+    if !content_type.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
         return Err(Error::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -72,6 +72,7 @@ pub async fn mailgun(
         text: strip_quoted(text.unwrap_or_default()),
         id: id.to_string(),
         prospect_hint: first_known(&state, candidates)?,
+        proof: mailgun_verdict(&form),
     };
     let outcome = state.engine.inbound(message).await?;
     Ok(Json(outcome.into()))
@@ -91,6 +92,51 @@ pub fn verify_mailgun(key: &str, timestamp: &str, token: &str, signature: &str, 
         return Err("the timestamp is more than 15 minutes away from now (stale or replayed request)");
     }
     Ok(())
+}
+
+/// Whether Mailgun vouches for the sender: its `X-Mailgun-Spf` or `X-Mailgun-Dkim-Check-Result`
+/// verdict is `Pass` (as a form field, or in the `message-headers` list). Without it, the email
+/// is recorded but cannot change consent (STOP, START): `From` is trivial to forge.
+fn mailgun_verdict(form: &[(String, String)]) -> SenderProof {
+    const VERDICTS: [&str; 2] = ["X-Mailgun-Spf", "X-Mailgun-Dkim-Check-Result"];
+    let passes = |name: &str, value: &str| {
+        VERDICTS.iter().any(|v| v.eq_ignore_ascii_case(name)) && value.trim().eq_ignore_ascii_case("pass")
+    };
+    let in_fields = form.iter().any(|(name, value)| passes(name, value));
+    let in_headers = form.iter().find(|(k, _)| k == "message-headers").is_some_and(|(_, headers)| {
+        let pairs: Vec<(String, String)> = serde_json::from_str(headers).unwrap_or_default();
+        pairs.iter().any(|(name, value)| passes(name, value))
+    });
+    if in_fields || in_headers { SenderProof::Verified } else { SenderProof::Unverified }
+}
+
+/// Whether Postmark vouches for the sender: its `Received-SPF` header says `Pass`, or an
+/// `Authentication-Results` header it passes on says `dkim=pass` or `spf=pass`.
+fn postmark_verdict(headers: &[PostmarkHeader]) -> SenderProof {
+    let passes = |h: &PostmarkHeader| {
+        let value = h.value.trim().to_ascii_lowercase();
+        (h.name.eq_ignore_ascii_case("Received-SPF") && value.starts_with("pass"))
+            || (h.name.eq_ignore_ascii_case("Authentication-Results")
+                && (value.contains("dkim=pass") || value.contains("spf=pass")))
+    };
+    if headers.iter().any(passes) { SenderProof::Verified } else { SenderProof::Unverified }
+}
+
+/// What the fuzz harness drives: Postmark's JSON and verdict, Mailgun's form, verdict,
+/// `In-Reply-To` and signature check.
+#[cfg(test)]
+pub(super) fn fuzz_entry(json: &[u8], form: &[u8]) {
+    if let Ok(email) = parse::<PostmarkInbound>(json) {
+        let _ = postmark_verdict(&email.headers);
+        let _ = bare_address(&email.from);
+    }
+    let form: Vec<(String, String)> = form_urlencoded::parse(form).into_owned().collect();
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    let _ = mailgun_verdict(&form);
+    let _ = prospect_of_message_id(&in_reply_to(&form));
+    let _ = prospect_of_address(field("recipient"));
+    let _ = strip_quoted(field("body-plain"));
+    let _ = verify_mailgun("key", field("timestamp"), field("token"), field("signature"), 0);
 }
 
 /// `In-Reply-To` from its own form field, else from the `message-headers` JSON list.
@@ -173,7 +219,8 @@ pub async fn postmark_with_basic_auth(
     let password = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| v.trim().split_once(' '))
+        .and_then(|(scheme, b64)| scheme.eq_ignore_ascii_case("basic").then_some(b64))
         .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok())
         .and_then(|decoded| String::from_utf8(decoded).ok())
         .and_then(|pair| pair.split_once(':').map(|(_, password)| password.to_string()))
@@ -211,6 +258,7 @@ async fn postmark(state: &Shared, body: &[u8]) -> Result<Json<InboundAnswer>> {
         text: strip_quoted(text),
         id: email.message_id.clone(),
         prospect_hint: first_known(state, candidates)?,
+        proof: postmark_verdict(&email.headers),
     };
     let outcome = state.engine.inbound(message).await?;
     Ok(Json(outcome.into()))
@@ -265,5 +313,25 @@ mod tests {
         assert_eq!(email.from_full.unwrap().email, "camille.martin@example.org");
         assert_eq!(email.stripped_text_reply, "Oui, nous sommes 40 personnes. Budget 3000 EUR/mois.");
         assert_eq!(email.headers[0].value, "<p_01JDXK8V3Q.3@leads.example.com>");
+    }
+
+    #[test]
+    fn only_a_passing_verdict_vouches_for_the_sender() {
+        let form =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        assert_eq!(mailgun_verdict(&fixture_fields()), SenderProof::Unverified, "the fixture carries no verdict");
+        assert_eq!(mailgun_verdict(&form(&[("X-Mailgun-Spf", "Pass")])), SenderProof::Verified);
+        assert_eq!(mailgun_verdict(&form(&[("X-Mailgun-Dkim-Check-Result", "Pass")])), SenderProof::Verified);
+        assert_eq!(mailgun_verdict(&form(&[("X-Mailgun-Spf", "SoftFail")])), SenderProof::Unverified);
+        let headers = r#"[["X-Mailgun-Spf", "Neutral"], ["X-Mailgun-Dkim-Check-Result", "Pass"]]"#;
+        assert_eq!(mailgun_verdict(&form(&[("message-headers", headers)])), SenderProof::Verified);
+        let header = |name: &str, value: &str| PostmarkHeader { name: name.into(), value: value.into() };
+        assert_eq!(postmark_verdict(&[header("Received-SPF", "Pass (sender authorized)")]), SenderProof::Verified);
+        assert_eq!(postmark_verdict(&[header("Received-SPF", "Fail")]), SenderProof::Unverified);
+        assert_eq!(
+            postmark_verdict(&[header("Authentication-Results", "mx; dkim=pass header.d=x")]),
+            SenderProof::Verified
+        );
+        assert_eq!(postmark_verdict(&[header("X-Spam-Status", "No")]), SenderProof::Unverified);
     }
 }

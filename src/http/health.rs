@@ -1,11 +1,13 @@
-//! Unauthenticated probes: `GET /healthz` for liveness checks and `GET /metrics` for Prometheus.
+//! Probes: `GET /healthz` for liveness checks (no auth) and `GET /metrics` for Prometheus (a
+//! bearer token when `http.metrics_token` is set, or its own address with `http.metrics_listen`).
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::auth::{bearer, token_matches};
 use super::error::{Error, Result};
 use super::{Shared, blocking};
 
@@ -17,8 +19,41 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /metrics`: refreshes the scrape-time gauges, then renders every metric.
-pub async fn metrics(State(state): State<Shared>) -> Result<Response> {
+/// Who may read `/metrics`.
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    /// Bearer token the scrape must present; `None`: anyone who reaches the address.
+    pub token: Option<String>,
+    /// Served on `http.metrics_listen`: the main listener answers 404.
+    pub elsewhere: bool,
+}
+
+impl std::fmt::Debug for MetricsAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsAccess")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("elsewhere", &self.elsewhere)
+            .finish()
+    }
+}
+
+/// `GET /metrics` on the main listener.
+pub async fn metrics(state: State<Shared>, headers: HeaderMap) -> Result<Response> {
+    if state.metrics_access.elsewhere {
+        return Err(Error::not_found("metrics are served on `http.metrics_listen`, not on this address"));
+    }
+    metrics_here(state, headers).await
+}
+
+/// `GET /metrics` where it is served: checks the token, refreshes the scrape-time gauges,
+/// renders every metric.
+pub async fn metrics_here(State(state): State<Shared>, headers: HeaderMap) -> Result<Response> {
+    if let Some(expected) = &state.metrics_access.token {
+        let presented = bearer(&headers)?;
+        if !token_matches(presented, expected) {
+            return Err(Error::unauthorized("the bearer token is not `http.metrics_token`"));
+        }
+    }
     let Some(handle) = &state.metrics else {
         return Err(Error::not_found(
             "metrics are not enabled in this daemon: install the Prometheus recorder at startup to serve them",

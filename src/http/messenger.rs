@@ -28,7 +28,7 @@ use super::error::{Error, Result};
 use super::extract::{QueryParams, parse};
 use super::signature::{RawBody, hmac_sha256_hex_matches, not_configured, rejected};
 use crate::channel::Channel;
-use crate::engine::api::InboundMessage;
+use crate::engine::api::{InboundMessage, SenderProof};
 use crate::store::DeliveryStatus;
 
 const HOW_TO_ENABLE: &str = "configure `channels.messenger` with `driver: messenger`";
@@ -65,17 +65,40 @@ pub async fn verify(State(state): State<Shared>, QueryParams(query): QueryParams
     }
 }
 
+/// The envelope; entries and their events stay raw so that one malformed event cannot make the
+/// whole batch fail (Meta would redeliver it, valid messages included, for ever).
 #[derive(Debug, Deserialize)]
 struct Payload {
     object: String,
     #[serde(default)]
-    entry: Vec<Entry>,
+    entry: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Entry {
-    #[serde(default)]
-    messaging: Vec<Event>,
+/// The longest id (PSID, page id, `mid`) taken; Meta's are a few dozen characters.
+const MAX_ID_BYTES: usize = 256;
+
+/// The well-formed events of a batch, and how many were not (unparsable, or without a sender,
+/// recipient or message id).
+fn events(payload: &Payload) -> (Vec<Event>, usize) {
+    let mut valid = Vec::new();
+    let mut invalid = 0;
+    for entry in &payload.entry {
+        let Some(messaging) = entry.get("messaging") else {
+            invalid += usize::from(!entry.is_object());
+            continue;
+        };
+        let Some(items) = messaging.as_array() else {
+            invalid += 1;
+            continue;
+        };
+        for item in items {
+            match serde_json::from_value::<Event>(item.clone()) {
+                Ok(event) if event.is_well_formed() => valid.push(event),
+                _ => invalid += 1,
+            }
+        }
+    }
+    (valid, invalid)
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +113,16 @@ struct Event {
     delivery: Option<Delivery>,
     #[serde(default)]
     read: Option<Read>,
+}
+
+impl Event {
+    fn is_well_formed(&self) -> bool {
+        let id_ok = |id: &str| !id.trim().is_empty() && id.len() <= MAX_ID_BYTES;
+        id_ok(&self.sender.id)
+            && id_ok(&self.recipient.id)
+            && self.message.as_ref().is_none_or(|m| id_ok(&m.mid))
+            && self.delivery.as_ref().is_none_or(|d| d.mids.iter().all(|m| id_ok(m)))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,8 +169,19 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, RawBody(bo
         tracing::debug!(object = %payload.object, "messenger webhook for another object type ignored");
         return Ok((StatusCode::OK, "EVENT_RECEIVED").into_response());
     }
-    for event in payload.entry.iter().flat_map(|e| &e.messaging) {
-        apply(&state, event).await?;
+    let (events, mut invalid) = events(&payload);
+    for event in &events {
+        match apply(&state, event).await {
+            Ok(()) => {}
+            // The event itself is wrong (the engine refused it): keep the others.
+            Err(err) if err.status().is_client_error() => invalid += 1,
+            // The daemon could not make it durable: no 200, Meta redelivers.
+            Err(err) => return Err(err),
+        }
+    }
+    if invalid > 0 {
+        tracing::warn!(invalid, accepted = events.len(), "messenger batch with malformed events: those were skipped");
+        metrics::counter!("qualifyd_webhook_invalid_events_total", "provider" => "messenger").increment(invalid as u64);
     }
     Ok((StatusCode::OK, "EVENT_RECEIVED").into_response())
 }
@@ -161,6 +205,7 @@ async fn apply(state: &Shared, event: &Event) -> Result<()> {
             text: text.clone(),
             id: message.mid.clone(),
             prospect_hint: None,
+            proof: SenderProof::Verified,
         };
         let outcome = state.engine.inbound(inbound).await?;
         tracing::debug!(
@@ -207,6 +252,17 @@ async fn apply(state: &Shared, event: &Event) -> Result<()> {
     Ok(())
 }
 
+/// What the fuzz harness drives: the JSON batch parsed and split into well-formed events.
+#[cfg(test)]
+pub(super) fn fuzz_entry(body: &[u8]) {
+    if let Ok(payload) = parse::<Payload>(body) {
+        let (events, _) = events(&payload);
+        for event in &events {
+            let _ = event.is_well_formed();
+        }
+    }
+}
+
 fn lock(state: &Shared) -> std::sync::MutexGuard<'_, super::providers::SentIndex> {
     state.webhooks.messenger_sent.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -230,7 +286,7 @@ mod tests {
         tampered[20] ^= 1;
         assert!(!hmac_sha256_hex_matches(APP_SECRET, &[&tampered], signature(headers)));
         let payload: Payload = parse(body).unwrap();
-        let event = &payload.entry[0].messaging[0];
+        let event = &events(&payload).0[0];
         let message = event.message.as_ref().unwrap();
         assert!(!message.is_echo && message.text.as_deref().unwrap().contains("équipe de 12 personnes"));
 
@@ -238,7 +294,7 @@ mod tests {
         let headers = include_str!("../../tests/fixtures/messenger-echo.headers");
         assert!(hmac_sha256_hex_matches(APP_SECRET, &[body], signature(headers)));
         let payload: Payload = parse(body).unwrap();
-        assert!(payload.entry[0].messaging[0].message.as_ref().unwrap().is_echo);
+        assert!(events(&payload).0[0].message.as_ref().unwrap().is_echo);
     }
 
     #[test]
@@ -247,8 +303,24 @@ mod tests {
             {"sender":{"id":"u"},"recipient":{"id":"p"},"delivery":{"mids":["m1"],"watermark":5}},
             {"sender":{"id":"u"},"recipient":{"id":"p"},"timestamp":6,"read":{"watermark":6}}]}]}"#;
         let payload: Payload = parse(body).unwrap();
-        let events = &payload.entry[0].messaging;
+        let (events, invalid) = events(&payload);
+        assert_eq!(invalid, 0);
         assert_eq!(events[0].delivery.as_ref().unwrap().mids, ["m1"]);
         assert_eq!(events[1].read.as_ref().unwrap().watermark, 6);
+    }
+
+    #[test]
+    fn a_malformed_event_is_set_aside_and_the_rest_of_the_batch_kept() {
+        let body = br#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[
+            {"sender":{"id":"u1"},"recipient":{"id":"p"},"message":{"mid":"m.1","text":"hello"}},
+            {"sender":{"id":"u2"},"recipient":{"id":"p"},"message":{"text":"no mid"}},
+            {"sender":{"id":""},"recipient":{"id":"p"},"message":{"mid":"m.3","text":"empty sender"}},
+            {"sender":"u4","recipient":{"id":"p"}}]},
+            {"id":"2","messaging":"not a list"},
+            {"id":"3","time":2,"messaging":[{"sender":{"id":"u5"},"recipient":{"id":"p"},"message":{"mid":"m.5","text":"kept"}}]}]}"#;
+        let payload: Payload = parse(body).unwrap();
+        let (events, invalid) = events(&payload);
+        let mids: Vec<&str> = events.iter().map(|e| e.message.as_ref().unwrap().mid.as_str()).collect();
+        assert_eq!((mids, invalid), (vec!["m.1", "m.5"], 4));
     }
 }

@@ -4,8 +4,11 @@
 //! routes and methods in the one error shape of [`error`].
 //!
 //! Route map (roles: see [`auth::required_role`]):
-//! - `GET /healthz`, `GET /metrics`: no auth.
-//! - `POST /webhooks/inbound`: the inbound token, when configured.
+//! - `GET /healthz`: no auth. `GET /metrics`: `http.metrics_token` when set; on
+//!   `http.metrics_listen` instead of here when that is set.
+//! - `POST /webhooks/inbound`: the inbound token; disabled unless `inbound_token` is set.
+//!
+//! Every request's `Host` must name this daemon ([`host`]): a DNS-rebinding page cannot reach it.
 //! - `POST /webhooks/twilio`, `GET|POST /webhooks/messenger`, `POST /webhooks/email/mailgun`,
 //!   `POST /webhooks/email/postmark[/{secret}]`: each provider's own signature or secret
 //!   ([`providers`]), checked on the raw body before anything is parsed.
@@ -23,7 +26,10 @@ pub mod auth;
 mod email_inbound;
 pub mod error;
 pub mod extract;
-mod health;
+#[cfg(test)]
+mod fuzz;
+pub mod health;
+pub mod host;
 mod messenger;
 mod operator;
 mod ops;
@@ -31,6 +37,7 @@ mod privacy;
 mod prospects;
 pub mod providers;
 pub mod request_id;
+pub mod serve;
 mod signature;
 #[cfg(test)]
 mod tests;
@@ -64,12 +71,17 @@ pub struct AppState {
     pub engine: Engine,
     /// The admin API tokens.
     pub auth: Auth,
-    /// Bearer token `POST /webhooks/inbound` requires; `None` leaves it open (for a trusted network).
-    pub inbound_token: Option<String>,
+    /// Who may call `POST /webhooks/inbound` (disabled unless configured).
+    pub inbound_webhook: crate::settings::InboundWebhook,
+    /// The `Host` names requests may carry (DNS rebinding guard).
+    pub hosts: host::AllowedHosts,
     /// The provider webhooks' public URL and secrets.
     pub webhooks: ProviderWebhooks,
     /// Renders `GET /metrics`; `None` answers 404 there.
     pub metrics: Option<PrometheusHandle>,
+    /// Who may read `/metrics`: a bearer token, and whether it is served on its own address
+    /// (then the main listener answers 404 there).
+    pub metrics_access: health::MetricsAccess,
     /// Asks for a catalog reload (`POST /v1/reload`). Called on the request's task: it must only
     /// signal (send on a channel, notify), never do the reload itself.
     pub reload: Option<Arc<dyn Fn() + Send + Sync>>,
@@ -84,15 +96,17 @@ impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppState")
             .field("auth", &self.auth)
-            .field("inbound_token", &self.inbound_token.as_ref().map(|_| "***"))
+            .field("inbound_webhook", &self.inbound_webhook)
+            .field("hosts", &self.hosts)
             .field("webhooks", &self.webhooks)
             .field("metrics", &self.metrics.is_some())
+            .field("metrics_access", &self.metrics_access)
             .field("reload", &self.reload.is_some())
             .finish_non_exhaustive()
     }
 }
 
-type Shared = Arc<AppState>;
+pub type Shared = Arc<AppState>;
 
 /// Runs a store scan (listing, gauges) off the async workers so that a large store does not
 /// stall other requests.
@@ -105,10 +119,15 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || scan(&engine)).await.map_err(|err| Error::internal(what, &err))
 }
 
-/// The whole HTTP API, ready for `axum::serve`.
-pub fn router(state: AppState) -> Router {
-    let auth = state.auth.clone();
-    let shared = Arc::new(state);
+/// Only `/healthz` and `/metrics`, for `http.metrics_listen`.
+pub fn metrics_router(shared: Shared) -> Router {
+    let routes = Router::new().route("/healthz", get(health::healthz)).route("/metrics", get(health::metrics_here));
+    finish(routes).with_state(shared)
+}
+
+/// The whole HTTP API, ready for [`serve::serve`].
+pub fn router(shared: Shared) -> Router {
+    let auth = shared.auth.clone();
     let admin_api = Router::new()
         .route("/v1/prospects", get(prospects::list).post(prospects::import))
         .route("/v1/prospects/{id}", get(prospects::show).patch(privacy::rectify))
@@ -145,7 +164,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/email/postmark/{secret}", post(email_inbound::postmark_with_secret))
         .route("/u/{token}", get(unsubscribe::show).post(unsubscribe::confirm))
         .merge(admin_api);
-    finish(routes).with_state(shared)
+    finish(routes).layer(middleware::from_fn_with_state(shared.clone(), host::check)).with_state(shared)
 }
 
 /// The layers and fallbacks every route shares; call it once all routes are in (the 405

@@ -114,8 +114,16 @@ pub async fn rectify(
     State(state): State<Shared>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    JsonBody(change): JsonBody<Rectification>,
+    JsonBody(change): JsonBody<serde_json::Value>,
 ) -> Result<Response> {
+    // serde would take a struct from a JSON array, by position: only an object is a change.
+    if !change.is_object() {
+        return Err(Error::invalid_json(
+            "the body must be a JSON object of the fields to change, for example {\"name\": \"Ada King\"}",
+        ));
+    }
+    let change: Rectification = serde_json::from_value(change)
+        .map_err(|err| Error::invalid_json(format!("the body does not describe a change: {err}")))?;
     match state.engine.rectify(&id, change, &caller.name).await? {
         Some(view) => Ok(Json(view).into_response()),
         None => Err(Error::not_found(format!("there is no prospect `{id}`: list them with GET /v1/prospects"))),

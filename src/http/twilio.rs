@@ -21,7 +21,7 @@ use super::Shared;
 use super::error::{Error, Result};
 use super::signature::{RawBody, hmac_sha1_base64_matches, not_configured, rejected};
 use crate::channel::Channel;
-use crate::engine::api::InboundMessage;
+use crate::engine::api::{InboundMessage, SenderProof};
 use crate::store::DeliveryStatus;
 
 /// The answer Twilio expects: do nothing more (no auto-reply).
@@ -93,6 +93,7 @@ async fn inbound(state: &Shared, params: &HashMap<String, String>, text: &str) -
         text: text.to_string(),
         id: id.clone(),
         prospect_hint: None,
+        proof: SenderProof::Verified,
     };
     let outcome = state.engine.inbound(message).await?;
     tracing::debug!(

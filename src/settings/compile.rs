@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 use super::context::{Cx, http_url, optional_secret, std_duration};
-use super::{AdminToken, ReloadMode, ReloadSettings, RetentionSettings, Secret, Settings};
-use super::{LogFormat, StoreSettings, drivers, env, raw};
+use super::{AdminToken, InboundWebhook, ReloadMode, ReloadSettings, RetentionSettings, Secret, Settings};
+use super::{HttpSettings, Limits, LogFormat, StoreSettings, drivers, env, raw};
 use crate::diagnostic::{Diagnostic, Position, did_you_mean_suffix, sort_diagnostics};
 use crate::schedule::{self, SendWindow};
 use crate::yaml;
@@ -17,6 +17,8 @@ use crate::yaml;
 pub const DEFAULT_CACHE_MB: u64 = 64;
 pub const MEGABYTE: u64 = 1024 * 1024;
 const DEFAULT_HOURS: &str = "08:00-20:00";
+/// The HTTP layer's body limit: no text can be longer.
+const MAX_TEXT_LIMIT: usize = 1024 * 1024;
 
 const KEYS: [&str; 20] = [
     "listen",
@@ -32,6 +34,8 @@ const KEYS: [&str; 20] = [
     "mailgun_signing_key",
     "postmark_secret",
     "store",
+    "http",
+    "limits",
     "ai",
     "channels",
     "reload",
@@ -78,10 +82,12 @@ fn settings(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Settings {
         send_window: send_window(cx, timezone),
         admin_token: cx.text("admin_token").and_then(optional_secret),
         admin_tokens: admin_tokens(cx),
-        inbound_token: cx.text("inbound_token").and_then(optional_secret),
+        inbound_webhook: inbound_webhook(cx, listen),
         mailgun_signing_key: cx.text("mailgun_signing_key").and_then(optional_secret),
         postmark_secret: cx.text("postmark_secret").and_then(optional_secret),
         store: store(cx),
+        http: http(cx, listen),
+        limits: limits(cx),
         ai: drivers::ai(cx),
         channels: drivers::channels(cx),
         reload: reload(cx),
@@ -95,6 +101,37 @@ fn settings(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Settings {
 /// `public_url` when the settings leave it out: the local address the daemon listens on.
 pub fn default_public_url(listen: SocketAddr) -> String {
     format!("http://localhost:{}", listen.port())
+}
+
+/// `inbound_token`: absent -> the generic webhook is disabled; `none` -> open, on a loopback
+/// `listen` only; empty (an unset variable) -> refused, since the webhook would be open.
+fn inbound_webhook(cx: &mut Cx<'_>, listen: SocketAddr) -> InboundWebhook {
+    let Some(text) = cx.text("inbound_token") else {
+        return InboundWebhook::Disabled;
+    };
+    match text.trim() {
+        "" => {
+            cx.error(
+                "inbound_token",
+                "empty, so `POST /webhooks/inbound` would be open to anyone: set a token (for example \
+                 `${QUALIFYD_INBOUND_TOKEN}`), write `none` to open it on a loopback `listen` for a demo, or \
+                 remove the key to disable that webhook",
+            );
+            InboundWebhook::Disabled
+        }
+        "none" if !listen.ip().is_loopback() => {
+            cx.error(
+                "inbound_token",
+                format!(
+                    "`none` (no token) is only allowed when `listen` is a loopback address, not `{listen}`: \
+                     set a token, or remove the key to disable `POST /webhooks/inbound`"
+                ),
+            );
+            InboundWebhook::Disabled
+        }
+        "none" => InboundWebhook::Open,
+        _ => InboundWebhook::Token(Secret::new(text)),
+    }
 }
 
 fn send_window(cx: &mut Cx<'_>, timezone: Tz) -> SendWindow {
@@ -154,6 +191,45 @@ fn store(cx: &mut Cx<'_>) -> StoreSettings {
         }
     };
     StoreSettings { cache_capacity_bytes: bytes }
+}
+
+fn http(cx: &mut Cx<'_>, listen: SocketAddr) -> HttpSettings {
+    let defaults = HttpSettings::default();
+    let Some(raw) = cx.raw::<raw::Http>("http") else {
+        return defaults;
+    };
+    let metrics_listen = raw.metrics_listen.as_deref().filter(|t| !t.trim().is_empty());
+    let metrics_listen = cx.value("http.metrics_listen", metrics_listen, None, |t| parse_listen(t).map(Some));
+    if metrics_listen.is_some_and(|m| m == listen) {
+        cx.error("http.metrics_listen", "is the same address as `listen`: give another port, or leave it out");
+    }
+    HttpSettings {
+        header_timeout: cx.value(
+            "http.header_timeout",
+            raw.header_timeout.as_deref(),
+            defaults.header_timeout,
+            std_duration,
+        ),
+        body_timeout: cx.value("http.body_timeout", raw.body_timeout.as_deref(), defaults.body_timeout, std_duration),
+        max_connections: cx.positive("http.max_connections", raw.max_connections, defaults.max_connections),
+        metrics_token: raw.metrics_token.and_then(optional_secret),
+        metrics_listen,
+    }
+}
+
+fn limits(cx: &mut Cx<'_>) -> Limits {
+    let defaults = Limits::default();
+    let Some(raw) = cx.raw::<raw::Limits>("limits") else {
+        return defaults;
+    };
+    let limits = Limits {
+        max_text_bytes: cx.positive("limits.max_text_bytes", raw.max_text_bytes, defaults.max_text_bytes),
+        max_id_bytes: cx.positive("limits.max_id_bytes", raw.max_id_bytes, defaults.max_id_bytes),
+    };
+    if limits.max_text_bytes > MAX_TEXT_LIMIT {
+        cx.error("limits.max_text_bytes", format!("must be at most {MAX_TEXT_LIMIT} (the HTTP body limit)"));
+    }
+    limits
 }
 
 pub fn default_reload() -> ReloadSettings {

@@ -78,13 +78,18 @@ pub struct Settings {
     /// `None` when unset or empty: the daemon then generates one at startup.
     pub admin_token: Option<Secret>,
     pub admin_tokens: Vec<AdminToken>,
-    /// Bearer token guarding `POST /webhooks/inbound`; `None` when unset or empty.
-    pub inbound_token: Option<Secret>,
+    /// Who may call the generic `POST /webhooks/inbound` (key `inbound_token`): closed unless
+    /// configured.
+    pub inbound_webhook: InboundWebhook,
     /// Signing key of Mailgun's inbound route webhook (`POST /webhooks/email/mailgun`).
     pub mailgun_signing_key: Option<Secret>,
     /// Secret in the URL (or basic-auth password) of Postmark's inbound webhook.
     pub postmark_secret: Option<Secret>,
     pub store: StoreSettings,
+    /// Connection hygiene of the HTTP server and who may read `/metrics`.
+    pub http: HttpSettings,
+    /// Size caps on what a message from outside may store.
+    pub limits: Limits,
     pub ai: AiSettings,
     pub channels: ChannelSettings,
     pub reload: ReloadSettings,
@@ -103,6 +108,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// The generic inbound webhook's guard. It can start a workflow for any number and carry STOP,
+/// so it is closed unless the settings say otherwise (`inbound_token`).
+#[derive(Debug, Clone)]
+pub enum InboundWebhook {
+    /// The key is absent: the route answers 404 `inbound_webhook_disabled`.
+    Disabled,
+    /// `inbound_token: none`: no token at all, allowed only when `listen` is a loopback address
+    /// (demos); the daemon warns at every start.
+    Open,
+    /// Callers present this bearer token.
+    Token(Secret),
+}
+
 /// An extra named admin API token.
 #[derive(Debug, Clone)]
 pub struct AdminToken {
@@ -118,6 +136,47 @@ pub enum Role {
     Admin,
     Operator,
     Viewer,
+}
+
+/// The HTTP server's defences against slow or numerous clients, and `/metrics` exposure.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// A client must send its request line and headers within this time.
+    pub header_timeout: Duration,
+    /// A client must send its whole body within this time once the headers are in.
+    pub body_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Bearer token `GET /metrics` requires; `None`: no token (keep it on a private address).
+    pub metrics_token: Option<Secret>,
+    /// Serve `/metrics` (and `/healthz`) on this address instead of `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> HttpSettings {
+        HttpSettings {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            metrics_token: None,
+            metrics_listen: None,
+        }
+    }
+}
+
+/// Caps on inbound messages: text beyond `max_text_bytes` is cut (and the cut marked); an id or
+/// sender longer than `max_id_bytes` is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_text_bytes: usize,
+    pub max_id_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_text_bytes: 8 * 1024, max_id_bytes: 256 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,10 +383,12 @@ impl Settings {
             send_window: SendWindow::always(),
             admin_token: None,
             admin_tokens: Vec::new(),
-            inbound_token: None,
+            inbound_webhook: InboundWebhook::Disabled,
             mailgun_signing_key: None,
             postmark_secret: None,
             store: StoreSettings { cache_capacity_bytes: compile::DEFAULT_CACHE_MB * compile::MEGABYTE },
+            http: HttpSettings::default(),
+            limits: Limits::default(),
             ai: AiSettings::Rules,
             channels: ChannelSettings {
                 sms: Some(SmsDriver::Outbox),

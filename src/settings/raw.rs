@@ -36,6 +36,26 @@ pub struct AdminToken {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Http {
+    pub header_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    #[serde(default, deserialize_with = "number")]
+    pub max_connections: Option<usize>,
+    pub metrics_token: Option<String>,
+    pub metrics_listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default, deserialize_with = "number")]
+    pub max_text_bytes: Option<usize>,
+    #[serde(default, deserialize_with = "number")]
+    pub max_id_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Store {
     #[serde(default, deserialize_with = "number")]
     pub cache_capacity_mb: Option<u64>,

@@ -45,7 +45,7 @@ fn the_example_compiles_with_an_empty_environment() {
     assert_eq!(settings.send_window.start, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
     assert_eq!(settings.send_window.end, NaiveTime::from_hms_opt(20, 0, 0).unwrap());
     assert!(settings.admin_token.is_none());
-    assert!(settings.inbound_token.is_none());
+    assert!(matches!(settings.inbound_webhook, InboundWebhook::Open), "the loopback demo");
     assert!(settings.admin_tokens.is_empty());
     assert_eq!(settings.store.cache_capacity_bytes, 64 * 1024 * 1024);
     assert!(matches!(settings.ai, AiSettings::Rules));
@@ -69,11 +69,11 @@ fn an_empty_file_gives_the_defaults_and_no_channels() {
 
 #[test]
 fn environment_references_are_expanded() {
-    let text = "admin_token: ${ADMIN}\ninbound_token: ${INBOUND:-}\npublic_url: ${URL:-https://q.example.com/}\n\
+    let text = "admin_token: ${ADMIN}\ninbound_token: ${INBOUND:-none}\npublic_url: ${URL:-https://q.example.com/}\n\
                 channels:\n  email: { driver: smtp, host: mail, port: \"${PORT:-465}\", tls: tls, from: \"a@b.c\" }\n";
     let settings = compile_with(text, &[("ADMIN", "s3cret")]).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(settings.admin_token.as_ref().map(Secret::expose), Some("s3cret"));
-    assert!(settings.inbound_token.is_none());
+    assert!(matches!(settings.inbound_webhook, InboundWebhook::Open));
     assert_eq!(settings.public_url, "https://q.example.com");
     let Some(EmailDriver::Smtp(smtp)) = settings.channels.email else { panic!("smtp expected") };
     assert_eq!((smtp.port, smtp.tls), (465, SmtpTls::Tls));
@@ -242,4 +242,20 @@ fn a_default_public_url_follows_a_listen_override_and_an_explicit_one_stays() {
     let mut settings = compile(Path::new("config.yaml"), text, &|_| None).unwrap();
     settings.override_listen("127.0.0.1:9090".parse().unwrap());
     assert_eq!(settings.public_url, "https://q.example.com");
+}
+
+#[test]
+fn the_inbound_webhook_is_closed_unless_configured() {
+    let disabled = compile_with("", &[]).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert!(matches!(disabled.inbound_webhook, InboundWebhook::Disabled));
+    let token = compile_with("inbound_token: ${T}\n", &[("T", "s3cret")]).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert!(matches!(token.inbound_webhook, InboundWebhook::Token(ref t) if t.expose() == "s3cret"));
+    // An unset variable leaves the key empty: that would be open, so it does not start.
+    let empty = one_error("inbound_token: ${T:-}\n");
+    assert!(empty.line == 1 && empty.message.contains("open to anyone"), "{empty}");
+    // `none` is a loopback demo's opt-in only.
+    let open = one_error("listen: 0.0.0.0:8080\ninbound_token: none\n");
+    assert!(open.message.contains("loopback"), "{open}");
+    let demo = compile_with("listen: 127.0.0.1:8080\ninbound_token: none\n", &[]).unwrap();
+    assert!(matches!(demo.inbound_webhook, InboundWebhook::Open));
 }

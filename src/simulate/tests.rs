@@ -254,3 +254,60 @@ fn junit_escapes_text_and_counts() {
     assert!(xml.contains(r#"<testcase name="t &lt;1&gt;" classname="inbound-lead""#), "{xml}");
     assert!(xml.contains("t.yaml:9:5: turn 2 (after say &quot;1500 euros par mois&quot;): score"), "{xml}");
 }
+
+mod fuzz {
+    //! Fuzz harness of the conversation-script parser (proptest; bounded by `PROPTEST_CASES`).
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn script() -> impl Strategy<Value = String> {
+        let keys = prop::sample::select(vec![
+            "workflow",
+            "steps",
+            "- say",
+            "- wait",
+            "- expect",
+            "  send",
+            "  status",
+            "  step",
+            "  fields",
+            "start",
+            "prospect",
+            "  phone",
+            "name",
+            "replay",
+            "- import",
+            "  contains",
+        ]);
+        let values = prop::sample::select(vec![
+            "",
+            "inbound-lead",
+            "2d",
+            "-1h",
+            "x",
+            "[]",
+            "{}",
+            "\"Budget 1500\"",
+            "waiting",
+            "~",
+            "|",
+            "${X}",
+            "99999d",
+        ]);
+        prop::collection::vec((keys, values), 0..12)
+            .prop_map(|lines| lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect::<String>())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_script_parser_never_panics(text in prop_oneof![script(), any::<String>()]) {
+            let catalog = catalog();
+            if let Err(diagnostics) = compile_script(Path::new("workflows/tests/fuzz.yaml"), &text, &catalog) {
+                prop_assert!(diagnostics.iter().all(|d| d.line >= 1), "{diagnostics:?}");
+            }
+        }
+    }
+}

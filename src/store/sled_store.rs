@@ -201,6 +201,12 @@ impl SledStore {
         keys::contact(contact.kind(), &self.vault.blind(contact.kind(), contact.value()), prospect)
     }
 
+    /// A dedupe key (`in:{channel}:{provider id}`) as stored: its keyed hash, so that neither
+    /// the key nor an erasure's tombstone of it holds a provider's id in clear.
+    pub(super) fn seen_digest(&self, dedupe: &str) -> String {
+        self.vault.blind("dedupe", dedupe)
+    }
+
     fn suppression_key(&self, contact: &ContactKey) -> Vec<u8> {
         keys::suppression(contact.kind(), &self.vault.blind(contact.kind(), contact.value()))
     }
@@ -243,11 +249,12 @@ impl SledStore {
             }
             Op::DeleteOutbox { action_id } => writes.remove(keys::outbox(&action_id)),
             Op::PutSeen { key, prospect } => {
+                let digest = self.seen_digest(&key);
                 if prospect.is_empty() {
-                    writes.insert(keys::seen(&key), encode(&prospect)?);
+                    writes.insert(keys::seen(&digest), encode(&prospect)?);
                 } else if self.accepts(&prospect)? {
-                    writes.insert(keys::seen(&key), encode(&prospect)?);
-                    writes.insert(keys::seen_by(&prospect, &key), &[][..]);
+                    writes.insert(keys::seen(&digest), encode(&prospect)?);
+                    writes.insert(keys::seen_by(&prospect, &digest), &[][..]);
                 }
             }
             Op::PutContact { key, prospect } => {
@@ -436,7 +443,11 @@ impl Store for SledStore {
     }
 
     fn seen(&self, key: &str) -> Result<Option<String>, Error> {
-        self.get(&keys::seen(key))
+        match self.get(&keys::seen(&self.seen_digest(key)))? {
+            Some(prospect) => Ok(Some(prospect)),
+            // Written before dedupe keys were hashed.
+            None => self.get(&keys::seen(key)),
+        }
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {

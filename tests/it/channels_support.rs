@@ -116,6 +116,34 @@ pub async fn post_messenger(client: &reqwest::Client, base: &str, body: &Value) 
     request.header("x-hub-signature-256", signature).body(bytes).send().await.unwrap()
 }
 
+/// Posts an inbound SMS from `from` as Twilio does: form-encoded, signed with the auth token over
+/// [`PUBLIC_URL`] and the sorted parameters (the daemon's `public_url` must be [`PUBLIC_URL`]).
+pub async fn post_twilio_sms(
+    client: &reqwest::Client,
+    base: &str,
+    from: &str,
+    text: &str,
+    sid: &str,
+) -> reqwest::Response {
+    use base64::Engine as _;
+    let mut params =
+        vec![("AccountSid", TWILIO_SID), ("Body", text), ("From", from), ("MessageSid", sid), ("To", "+33644630000")];
+    params.sort();
+    let mut signed = format!("{PUBLIC_URL}/webhooks/twilio");
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in &params {
+        signed.push_str(name);
+        signed.push_str(value);
+        form.append_pair(name, value);
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_AUTH_TOKEN.as_bytes()).unwrap();
+    mac.update(signed.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let request =
+        client.post(format!("{base}/webhooks/twilio")).header("content-type", "application/x-www-form-urlencoded");
+    request.header("x-twilio-signature", signature).body(form.finish()).send().await.unwrap()
+}
+
 /// A Mailgun form: `fields`, then `timestamp`, `token` and their signature under `key`.
 pub fn mailgun_body(fields: &[(String, String)], timestamp: i64, token: &str, key: &str) -> String {
     let signature = hex_hmac_sha256(key, format!("{timestamp}{token}").as_bytes());

@@ -77,7 +77,14 @@ async fn wait_healthy(client: &reqwest::Client, base: &str, dir: &Path) {
 
 async fn send_reply(client: &reqwest::Client, base: &str, phone: &str, text: &str) -> bool {
     let body = json!({ "channel": "sms", "from": phone, "text": text, "id": text });
-    match client.post(format!("{base}/webhooks/inbound")).json(&body).timeout(Duration::from_secs(5)).send().await {
+    match client
+        .post(format!("{base}/webhooks/inbound"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+    {
         Ok(r) => r.status().is_success(),
         Err(_) => false,
     }
@@ -103,7 +110,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     std::fs::write(
         dir.join("config.yaml"),
         format!(
-            "listen: 127.0.0.1:{port}\npublic_url: {base}\ndata_dir: ./data\nworkflows_dir: ./workflows\nprompts_dir: ./prompts\ntimezone: UTC\nsend_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\nadmin_token: {TOKEN}\nprivacy: {{ development_key: true }}\nchannels: {{ sms: {{ driver: outbox }} }}\n"
+            "listen: 127.0.0.1:{port}\npublic_url: {base}\ndata_dir: ./data\nworkflows_dir: ./workflows\nprompts_dir: ./prompts\ntimezone: UTC\nsend_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\nadmin_token: {TOKEN}\ninbound_token: {TOKEN}\nprivacy: {{ development_key: true }}\nchannels: {{ sms: {{ driver: outbox }} }}\n"
         ),
     )
     .unwrap();

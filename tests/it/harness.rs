@@ -4,11 +4,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use qualifyd::app::RunningApp;
-use qualifyd::settings::{Secret, Settings};
+use qualifyd::settings::{InboundWebhook, Secret, Settings};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 pub const ADMIN: &str = "test-admin-token";
+/// The generic inbound webhook's token: the tests call it with [`ADMIN`] as their bearer.
+pub const INBOUND: &str = ADMIN;
 
 /// Writes workflow files and templates under `dir/workflows` and `dir/prompts`.
 pub fn write_definitions(dir: &Path, workflows: &[(&str, &str)], templates: &[(&str, &str)]) {
@@ -58,6 +60,7 @@ pub fn settings_for(dir: &Path) -> Settings {
     settings.workflows_dir = dir.join("workflows");
     settings.prompts_dir = dir.join("prompts");
     settings.admin_token = Some(Secret::new(ADMIN));
+    settings.inbound_webhook = InboundWebhook::Token(Secret::new(INBOUND));
     settings
 }
 

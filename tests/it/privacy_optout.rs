@@ -1,7 +1,7 @@
 //! Opt-out everywhere on the real daemon: STOP on the signed Twilio fixture takes the person out
 //! of every campaign at once and cancels what was waiting to go out; the one-click link's GET
 //! changes nothing and its POST unsubscribes; an opt-out the AI reads has the same effect;
-//! START opts the channel back in; HELP is answered.
+//! START signed by Twilio opts the channel back in; HELP is answered.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::channels_support::{TWILIO_SID, replay, twilio};
+use crate::channels_support::{TWILIO_SID, post_twilio_sms, replay, twilio};
 use crate::harness::write_definitions;
 use crate::privacy_support::{Node, settings_with_roles};
 
@@ -122,8 +122,10 @@ async fn stop_on_the_twilio_fixture_leaves_every_campaign_and_cancels_pending_me
         .collect();
     assert_eq!(opt_outs.len(), 1, "{log:?}");
 
-    // START on SMS opts that channel back in (the email stays suppressed); HELP is answered.
-    node.inbound("sms", FIXTURE_PHONE, "Start", "SM-start-1").await;
+    // START on SMS, signed by Twilio, opts that channel back in (the email stays suppressed);
+    // HELP is answered.
+    let response = post_twilio_sms(&node.client, &node.base, FIXTURE_PHONE, "Start", "SM-start-1").await;
+    assert_eq!(response.status(), StatusCode::OK);
     let (status, answer) = node.post("/v1/prospects", &json!({"workflow": "sms-flow", "phone": FIXTURE_PHONE})).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     let again = answer["id"].as_str().unwrap().to_string();

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::channel::Channel;
+use crate::engine::api::SenderProof;
 use crate::engine::privacy::RequestDraft;
 use crate::engine::{Engine, Error, Inner};
 use crate::machine::intent::{is_help_word, is_opt_out, is_start_word};
@@ -36,6 +37,15 @@ impl Keyword {
             Some(Keyword::Help)
         } else {
             None
+        }
+    }
+
+    /// Whether a sender with `proof` may make this keyword change consent (HELP changes none).
+    pub fn may_apply(self, proof: SenderProof) -> bool {
+        match self {
+            Keyword::Stop => proof.may_change_consent(false),
+            Keyword::Start => proof.may_change_consent(true),
+            Keyword::Help => true,
         }
     }
 
@@ -90,11 +100,13 @@ impl Inner {
     }
 
     /// Adds to `batch` (the one recording the inbound message) what a keyword from `sender`
-    /// does. `prospect` is the prospect the message was recorded for, if any.
+    /// does. `prospect` is the prospect the message was recorded for, if any. A STOP or START
+    /// whose sender is not proven enough (`proof`) changes nothing: it is logged as a rejected
+    /// request for an operator to follow up.
     pub(crate) fn on_keyword(
         &self,
         batch: &mut Batch,
-        keyword: Keyword,
+        (keyword, proof): (Keyword, SenderProof),
         sender: &ContactKey,
         prospect: Option<&str>,
         channel: Channel,
@@ -102,6 +114,30 @@ impl Inner {
     ) -> Result<KeywordEffect, Error> {
         let mut effect = KeywordEffect::default();
         let identified_by = vec![sender.kind().to_string()];
+        if !keyword.may_apply(proof) {
+            let (kind, word) = match keyword {
+                Keyword::Start => (RequestKind::OptIn, "START"),
+                Keyword::Stop | Keyword::Help => (RequestKind::OptOut, "STOP"),
+            };
+            let detail = format!(
+                "{word} keyword on {channel} from {}: consent not changed; an operator may apply it after \
+                 checking with the person",
+                proof.as_str()
+            );
+            let concerned: Vec<String> = prospect.map(str::to_string).into_iter().collect();
+            let draft = RequestDraft {
+                kind,
+                status: RequestStatus::Rejected,
+                at: now,
+                actor: "subject",
+                identified_by,
+                prospects: concerned,
+                detail: Some(detail),
+            };
+            self.log_request(batch, draft)?;
+            tracing::warn!(prospect = prospect.unwrap_or("-"), %channel, "a consent keyword from an unproven sender was recorded, not applied");
+            return Ok(effect);
+        }
         match keyword {
             Keyword::Stop => {
                 let targets =

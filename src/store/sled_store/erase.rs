@@ -109,11 +109,18 @@ impl SledStore {
         erasure.messages += self.remove_prefix(writes, &keys::messages_of(id))?;
         erasure.inbox_events += self.remove_prefix(writes, &keys::inbox_of(id))?;
         erasure.processing_records += self.remove_prefix(writes, &keys::processing_of(id))?;
+        // Dedupe keys become tombstones (their keyed hash, owned by no one), kept: a provider
+        // replaying an old signed message for this person is then a known duplicate, not a new
+        // person to write to.
         let prefix = keys::seen_by_of(id);
+        let tombstone = encode(&String::new())?;
         for entry in self.parsed_keys(self.tree.scan_prefix(&prefix), &prefix, keys::parse_seen_by) {
             let (_, dedupe) = entry?;
             if self.get::<String>(&keys::seen(&dedupe))?.as_deref() == Some(id) {
+                // An entry from before hashing holds the plain key: replace it by its hash.
+                let digest = if dedupe.contains(':') { self.seen_digest(&dedupe) } else { dedupe.clone() };
                 writes.remove(keys::seen(&dedupe));
+                writes.insert(keys::seen(&digest), tombstone.clone());
                 erasure.dedupe_keys += 1;
             }
             writes.remove(keys::seen_by(id, &dedupe));
