@@ -20,7 +20,7 @@ const DEFAULT_HOURS: &str = "08:00-20:00";
 /// The HTTP layer's body limit: no text can be longer.
 const MAX_TEXT_LIMIT: usize = 1024 * 1024;
 
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 22] = [
     "listen",
     "public_url",
     "data_dir",

@@ -61,7 +61,7 @@ fn a_model_is_scored_through_the_real_provider_then_replayed_offline() {
     let body: serde_json::Value = serde_json::from_slice(&requests[1].body).unwrap();
     let sent = messages(&body);
     assert!(sent.iter().any(|(role, text)| role == "user" && text.contains("prospect: on verra")), "{sent:?}");
-    assert!(sent.iter().any(|(_, text)| text.contains("us: What monthly budget do you have in mind?")), "{sent:?}");
+    assert!(sent.iter().any(|(_, text)| text.contains("us: Quel budget mensuel envisagez-vous ?")), "{sent:?}");
 
     options.record = None;
     options.replay = Some(record);

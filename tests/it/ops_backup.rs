@@ -73,7 +73,7 @@ async fn a_backup_under_inbound_load_restores_to_the_same_prospects() {
                 let text = format!("message {n}");
                 let body =
                     json!({"channel": "sms", "from": phone(n % PEOPLE), "text": text, "id": format!("SM-load-{n}")});
-                let answer = client.post(&url).json(&body).send().await.unwrap();
+                let answer = client.post(&url).bearer_auth(crate::harness::INBOUND).json(&body).send().await.unwrap();
                 assert_eq!(answer.status(), 200);
                 acked.lock().unwrap().push((text, Instant::now()));
                 n += 1;
@@ -81,6 +81,7 @@ async fn a_backup_under_inbound_load_restores_to_the_same_prospects() {
         })
     };
     while acked.lock().unwrap().len() < 20 {
+        assert!(!load.is_finished(), "the inbound load stopped before 20 messages were acknowledged");
         tokio::task::yield_now().await;
     }
     let backup_dir = original.path().join("backup-1");
