@@ -107,12 +107,19 @@ impl Inner {
 
     /// Adds a request log entry to `batch`; returns its id.
     pub(crate) fn log_request(&self, batch: &mut Batch, entry: RequestDraft<'_>) -> Result<String, Error> {
+        let request = self.new_request(entry)?;
+        let id = request.id.clone();
+        batch.push(Op::PutRequest(Box::new(request)));
+        Ok(id)
+    }
+
+    /// A request log entry with a fresh sequence number, not yet in any batch.
+    pub(crate) fn new_request(&self, entry: RequestDraft<'_>) -> Result<PrivacyRequest, Error> {
         let seq = self.store.next_id()?;
-        let id = format!("r_{seq}");
         let completed = matches!(entry.status, RequestStatus::Completed | RequestStatus::NotFound);
-        batch.push(Op::PutRequest(Box::new(PrivacyRequest {
+        Ok(PrivacyRequest {
             seq,
-            id: id.clone(),
+            id: format!("r_{seq}"),
             kind: entry.kind,
             status: entry.status,
             received_at: entry.at,
@@ -122,8 +129,7 @@ impl Inner {
             identified_by: entry.identified_by,
             prospects: entry.prospects,
             detail: entry.detail,
-        })));
-        Ok(id)
+        })
     }
 
     /// Adds audit records to `batch`: one per prospect, or one without a prospect.

@@ -17,7 +17,9 @@ use crate::privacy::subject::{
     EXPORT_FORMAT, ErasureReceipt, Export, MessageExport, ProspectExport, ProspectStatus, Receipt, Rectification,
     RequestEntry, RequestLog, SubjectQuery, SuppressedExport, UnmatchedExport,
 };
-use crate::store::{Batch, ContactKey, Op, OptOutCause, RequestKind, RequestStatus, Suppression, UnmatchedMessage};
+use crate::store::{
+    Batch, ContactKey, Op, OptOutCause, PrivacyRequest, RequestKind, RequestStatus, Suppression, UnmatchedMessage,
+};
 
 /// How long a request waits for the commands it queued to be applied before answering.
 const APPLY_WAIT: Duration = Duration::from_secs(2);
@@ -287,27 +289,22 @@ impl Engine {
             prospects: ids.clone(),
             detail: Some(format!("suppression kept: {opted_out}")),
         };
-        let request = self.inner.log_request(&mut batch, draft)?;
+        let record = self.inner.new_request(draft)?;
+        let request = record.id.clone();
+        batch.push(Op::PutRequest(Box::new(record.clone())));
         self.inner.commit(batch).await?;
         let counts = self.erase_records(&ids, &unmatched).await?;
         let detail = format!(
             "{} prospect(s), {} message(s), {} unmatched message(s); suppression kept: {opted_out}",
             counts.prospects, counts.messages, counts.unmatched_messages
         );
-        self.complete_request(&request, detail).await?;
+        self.complete_request(record, detail).await?;
         tracing::info!(prospects = ids.len(), unmatched = unmatched.len(), "person erased");
         Ok(Some(ErasureReceipt { request, erased: ids, counts, suppression_kept: opted_out, completed_at: Utc::now() }))
     }
 
     /// Marks a received request completed, once what it asked is done (keys destroyed).
-    async fn complete_request(&self, id: &str, detail: String) -> Result<(), Error> {
-        let seq: u64 =
-            id.trim_start_matches("r_").parse().map_err(|_| Error::Invalid(format!("bad request id `{id}`")))?;
-        let Some(mut request) =
-            self.inner.store.requests(Some(seq.saturating_sub(1)), 1)?.into_iter().find(|r| r.seq == seq)
-        else {
-            return Err(Error::Invalid(format!("request `{id}` is not in the request log")));
-        };
+    async fn complete_request(&self, mut request: PrivacyRequest, detail: String) -> Result<(), Error> {
         request.status = RequestStatus::Completed;
         request.completed_at = Some(Utc::now());
         request.detail = Some(detail);
@@ -330,7 +327,7 @@ impl Engine {
             let counts = self.erase_records(&request.prospects, &[]).await?;
             let detail =
                 format!("finished after a restart: {} prospect(s), {} message(s)", counts.prospects, counts.messages);
-            self.complete_request(&request.id, detail).await?;
+            self.complete_request(request, detail).await?;
             resumed += 1;
         }
         if resumed > 0 {
