@@ -84,13 +84,31 @@ fn drivers_for(settings: &Settings) -> Result<Drivers, Error> {
     Ok(Drivers { sms: channels.sms, email: channels.email, messenger: channels.messenger, ..drivers })
 }
 
-/// Opens the store with its vault: the master key from the settings (refused when there is
-/// none), data keys in `data_dir/keys`, records in `data_dir/store`.
 /// `qualifyd compact`: rewrites the (stopped) daemon's store so nothing removed survives on disk.
 pub fn compact(settings: &Settings) -> Result<crate::store::compact::CompactReport, Error> {
     Ok(crate::store::compact::compact(&settings.data_dir.join("store"))?)
 }
 
+/// `qualifyd rotate-master-key`: re-wraps every data key of the stopped daemon with `new`
+/// (see `privacy::rotation`). The old key is the one the settings name.
+pub fn rotate_master_key(
+    settings: &Settings,
+    new: &crate::privacy::SecretKey,
+) -> Result<crate::privacy::rotation::Rotated, Error> {
+    if SledStore::in_use(&settings.data_dir.join("store")) {
+        return Err(Error::Unsupported("the daemon is running on this data directory: stop it first".into()));
+    }
+    if matches!(settings.privacy.master_key, crate::settings::MasterKeySource::Development) {
+        return Err(Error::Unsupported(
+            "the settings use the development key (`privacy.development_key: true`): set a production key first".into(),
+        ));
+    }
+    let old = crate::privacy::master::load(&settings.privacy.master_key, &settings.data_dir)?;
+    Ok(crate::privacy::rotation::rotate(&settings.data_dir.join("keys"), &old, new)?)
+}
+
+/// Opens the store with its vault: the master key from the settings (refused when there is
+/// none), data keys in `data_dir/keys`, records in `data_dir/store`.
 pub fn open_store(settings: &Settings) -> Result<SledStore, Error> {
     let master = crate::privacy::master::load(&settings.privacy.master_key, &settings.data_dir)?;
     let secret = settings.privacy.suppression_secret.as_ref().map(|s| s.expose().as_bytes());
@@ -123,6 +141,7 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
     let started_at = chrono::Utc::now();
     let store = Arc::new(open_store(&settings)?);
     crate::ops::metrics::register(drivers.ai.name(), started_at);
+    metrics::gauge!(crate::store::DAMAGED_GAUGE).set(crate::store::Store::damaged(store.as_ref()).len() as f64);
     let mut config = EngineConfig::new(settings.send_window.clone(), &settings.public_url);
     config.compile_options = compile_options(&settings);
     config.privacy = privacy_config(&settings);

@@ -80,6 +80,15 @@ pub enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Re-wrap every data key with a new master key (stop the daemon first). The new key comes
+    /// from `--new-key-file` or QUALIFYD_NEW_MASTER_KEY; crash-safe: run it again to resume.
+    RotateMasterKey {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+        /// A file holding the new key (base64 of 32 random bytes).
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
     /// Score extraction on a labelled corpus (default: `<workflows_dir>/eval/`): per-field
     /// precision, recall and F1, intent accuracy, every miss; exit 1 below the corpus' thresholds.
     Eval {

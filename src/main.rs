@@ -79,6 +79,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Compact { config, data_dir } => compact(&config, data_dir),
+        Command::RotateMasterKey { config, new_key_file } => rotate_master_key(&config, new_key_file),
         Command::Import { config, file, workflow, maps, dry_run, server, batch } => {
             let terminal = std::io::stderr().is_terminal();
             let options = qualifyd::ops::import::Options {
@@ -165,6 +166,50 @@ async fn serve(
     println!("qualifyd listening on http://{}", app.addr);
     app.run_until_signal().await?;
     Ok(())
+}
+
+fn rotate_master_key(config: &std::path::Path, new_key_file: Option<std::path::PathBuf>) -> ExitCode {
+    let settings = match qualifyd::settings::load(config) {
+        Ok(settings) => settings,
+        Err(diagnostics) => {
+            diagnostics.iter().for_each(|d| eprintln!("{d}"));
+            return ExitCode::from(2);
+        }
+    };
+    let (origin, text) = match new_key_file {
+        Some(path) => (path.display().to_string(), std::fs::read_to_string(&path).map_err(|e| e.to_string())),
+        None => {
+            ("QUALIFYD_NEW_MASTER_KEY".to_string(), std::env::var("QUALIFYD_NEW_MASTER_KEY").map_err(|e| e.to_string()))
+        }
+    };
+    let new = match text.and_then(|text| qualifyd::privacy::SecretKey::from_base64(text.trim())) {
+        Ok(key) => key,
+        Err(reason) => {
+            eprintln!(
+                "error: the new master key ({origin}): {reason}; give the base64 of 32 random bytes \
+                 (`openssl rand -base64 32`) in QUALIFYD_NEW_MASTER_KEY or a file named by --new-key-file"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match qualifyd::app::rotate_master_key(&settings, &new) {
+        Ok(qualifyd::privacy::rotation::Rotated::Done { keys, buckets }) => {
+            println!("rotated: {keys} data key(s) in {buckets} file(s) re-wrapped; start the daemon with the new key");
+            ExitCode::SUCCESS
+        }
+        Ok(qualifyd::privacy::rotation::Rotated::Resumed) => {
+            println!("an interrupted rotation to this key was completed; start the daemon with the new key");
+            ExitCode::SUCCESS
+        }
+        Ok(qualifyd::privacy::rotation::Rotated::AlreadyDone) => {
+            println!("the key directory already uses the new key: nothing to do");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn compact(config: &std::path::Path, data_dir: Option<std::path::PathBuf>) -> ExitCode {

@@ -180,6 +180,9 @@ pub struct ProspectFilter {
 pub struct ProspectPage {
     pub items: Vec<ProspectView>,
     pub next_cursor: Option<String>,
+    /// Prospects whose data key is missing: unreadable, left out of `items` (see `store::Error::Damaged`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<String>,
 }
 
 /// A message of a conversation as the admin API shows it.

@@ -42,7 +42,7 @@ impl Engine {
             }
         }
         let next_cursor = if exhausted { None } else { items.last().map(|p| p.id.clone()) };
-        Ok(ProspectPage { items, next_cursor })
+        Ok(ProspectPage { items, next_cursor, damaged: self.inner.store.damaged() })
     }
 
     pub fn messages(&self, id: &str) -> Result<Option<Vec<MessageView>>, Error> {
@@ -240,6 +240,7 @@ impl Engine {
         if let Ok(due) = self.inner.store.due_timers(now, 100_000) {
             metrics::gauge!("qualifyd_timers_due").set(due.len() as f64);
         }
+        metrics::gauge!(crate::store::DAMAGED_GAUGE).set(self.inner.store.damaged().len() as f64);
     }
 }
 

@@ -111,6 +111,9 @@ impl From<engine::Error> for Error {
                 "the daemon is shutting down: retry against the restarted daemon",
             ),
             engine::Error::Ambiguous(message) => Error::new(StatusCode::CONFLICT, "ambiguous_subject", message),
+            engine::Error::Store(err @ crate::store::Error::Damaged { .. }) => {
+                Error::new(StatusCode::INTERNAL_SERVER_ERROR, "damaged_prospect", err.to_string())
+            }
             engine::Error::Store(err) => Error::internal("the engine failed", &err),
         }
     }

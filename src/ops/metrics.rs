@@ -58,6 +58,7 @@ pub const METRICS: &[Metric] = &[
     metric("qualifyd_delivery_receipts_total", Counter, &[], "delivery receipts applied"),
     metric("qualifyd_operator_messages_total", Counter, &[], "messages written by operators"),
     metric("qualifyd_webhook_rejections_total", Counter, &["provider"], "provider webhooks refused (bad signature)"),
+    metric("qualifyd_damaged_prospects", Gauge, &[], "prospects whose data key is missing (unreadable)"),
     metric("qualifyd_store_size_bytes", Gauge, &[], "bytes on disk under the data directory (at scrape time)"),
     metric("qualifyd_start_time_seconds", Gauge, &[], "when the daemon started (Unix time)"),
 ];

@@ -29,9 +29,22 @@ use sha2::{Digest, Sha256};
 use super::Error;
 use super::crypto::{KEY_LEN, SecretKey};
 
-const CHECK_FILE: &str = "master.check";
-const CHECK_TEXT: &[u8] = b"qualifyd master key check v1";
+pub(super) const CHECK_FILE: &str = "master.check";
+pub(super) const CHECK_TEXT: &[u8] = b"qualifyd master key check v1";
+/// The contact-hashing secret, wrapped, once a rotation has made it independent of the master
+/// key (before, it is derived from the master key).
+pub(super) const INDEX_FILE: &str = "index.key";
 const WRAP_AAD: &[u8] = b"qualifyd/data-key/v1\0";
+
+/// The key that wraps data keys, derived from the master key.
+pub(super) fn wrap_key(master: &SecretKey) -> SecretKey {
+    master.derive("qualifyd/wrap/v1")
+}
+
+/// The contact-hashing secret of a key directory that was never rotated.
+pub(super) fn derived_index_secret(master: &SecretKey) -> SecretKey {
+    master.derive("qualifyd/index/v1")
+}
 
 pub struct KeyStore {
     dir: PathBuf,
@@ -54,22 +67,30 @@ impl KeyStore {
             .map_err(|e| Error::io("creating the key directory", dir, e))?;
         let store = KeyStore {
             dir: dir.to_path_buf(),
-            wrap: master.derive("qualifyd/wrap/v1"),
+            wrap: wrap_key(master),
             keys: RwLock::new(HashMap::new()),
             files: Mutex::new(()),
             creating: Mutex::new(HashSet::new()),
         };
         let mut buckets = Vec::new();
+        let mut leftovers = Vec::new();
         for entry in fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))? {
             let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
             match path.extension().and_then(|e| e.to_str()) {
                 Some("keys") => buckets.push(path),
-                // A rewrite interrupted by a crash: the bucket itself is intact (rename is atomic).
-                Some("tmp") => fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?,
+                Some("tmp") => leftovers.push(path),
                 _ => {}
             }
         }
-        store.check_master(!buckets.is_empty())?;
+        buckets.sort();
+        // Nothing in the directory is written before the master key is known to be the right one.
+        super::rotation::finish(dir, &store.wrap)?;
+        store.check_master(&buckets)?;
+        super::rotation::remove_uncommitted(dir)?;
+        for path in leftovers {
+            // A rewrite interrupted by a crash: the bucket itself is intact (rename is atomic).
+            fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+        }
         let mut keys = HashMap::new();
         for path in buckets {
             store.load_bucket(&path, &mut keys)?;
@@ -78,7 +99,11 @@ impl KeyStore {
         Ok(store)
     }
 
-    fn check_master(&self, has_keys: bool) -> Result<(), Error> {
+    /// Verifies the master key before anything is written: against `master.check`, or when that
+    /// file is missing (an older store, a partial restore) against the wrapped keys themselves.
+    /// The check file is recreated only once a wrapped key has opened with this key: a wrong key
+    /// never changes the directory.
+    fn check_master(&self, buckets: &[PathBuf]) -> Result<(), Error> {
         let path = self.dir.join(CHECK_FILE);
         match fs::read(&path) {
             Ok(sealed) => match self.wrap.open(CHECK_FILE.as_bytes(), &sealed) {
@@ -86,11 +111,13 @@ impl KeyStore {
                 _ => Err(Error::WrongMasterKey { dir: self.dir.display().to_string() }),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let sealed = self.wrap.seal(CHECK_FILE.as_bytes(), CHECK_TEXT);
-                if has_keys {
-                    tracing::warn!(dir = %self.dir.display(), "the key directory has no master.check file: recreating it");
+                if let Some((id, wrapped)) = first_wrapped_key(buckets)? {
+                    if self.wrap.open(&aad(&id), &wrapped).is_none() {
+                        return Err(Error::WrongMasterKey { dir: self.dir.display().to_string() });
+                    }
+                    tracing::warn!(dir = %self.dir.display(), "the key directory had no master.check file: recreated it");
                 }
-                self.replace(&path, &sealed)
+                self.replace(&path, &self.wrap.seal(CHECK_FILE.as_bytes(), CHECK_TEXT))
             }
             Err(e) => Err(Error::io("reading", &path, e)),
         }
@@ -105,18 +132,56 @@ impl KeyStore {
             self.replace(path, text.as_bytes())?;
         }
         for (index, line) in text.lines().enumerate() {
-            let corrupt = |reason: &str| Error::CorruptKeyFile {
-                path: path.display().to_string(),
-                line: index + 1,
-                reason: reason.to_string(),
-            };
-            let (id, wrapped) = line.split_once(' ').ok_or_else(|| corrupt("expected `<id> <wrapped key>`"))?;
-            let wrapped = STANDARD.decode(wrapped).map_err(|_| corrupt("the wrapped key is not base64"))?;
-            let bytes = self.wrap.open(&aad(id), &wrapped).ok_or_else(|| corrupt("the wrapped key does not open"))?;
-            let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|_| corrupt("the key has the wrong length"))?;
-            keys.insert(id.to_string(), SecretKey::from_bytes(bytes));
+            let key = self.unwrap_line(path, index, line)?;
+            let (id, _) = line.split_once(' ').unwrap_or_default();
+            keys.insert(id.to_string(), key);
         }
         Ok(())
+    }
+
+    /// The data key of line `index` (0-based) of the bucket `path`.
+    pub(super) fn unwrap_line(&self, path: &Path, index: usize, line: &str) -> Result<SecretKey, Error> {
+        let corrupt = |reason: &str| Error::CorruptKeyFile {
+            path: path.display().to_string(),
+            line: index + 1,
+            reason: reason.to_string(),
+        };
+        let (id, wrapped) = line.split_once(' ').ok_or_else(|| corrupt("expected `<id> <wrapped key>`"))?;
+        let wrapped = STANDARD.decode(wrapped).map_err(|_| corrupt("the wrapped key is not base64"))?;
+        let bytes = self.wrap.open(&aad(id), &wrapped).ok_or_else(|| corrupt("the wrapped key does not open"))?;
+        let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|_| corrupt("the key has the wrong length"))?;
+        Ok(SecretKey::from_bytes(bytes))
+    }
+
+    /// The bucket files, in name order.
+    pub(super) fn bucket_files(&self) -> Result<Vec<PathBuf>, Error> {
+        let mut buckets = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(|e| Error::io("listing", &self.dir, e))? {
+            let path = entry.map_err(|e| Error::io("listing", &self.dir, e))?.path();
+            if path.extension().is_some_and(|e| e == "keys") {
+                buckets.push(path);
+            }
+        }
+        buckets.sort();
+        Ok(buckets)
+    }
+
+    /// The contact-hashing secret kept by a past rotation, if any.
+    pub(super) fn index_secret(&self) -> Result<Option<SecretKey>, Error> {
+        let path = self.dir.join(INDEX_FILE);
+        let sealed = match fs::read(&path) {
+            Ok(sealed) => sealed,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("reading", &path, e)),
+        };
+        let corrupt = || Error::CorruptKeyFile {
+            path: path.display().to_string(),
+            line: 1,
+            reason: "the contact-hashing secret does not open".to_string(),
+        };
+        let bytes = self.wrap.open(INDEX_FILE.as_bytes(), &sealed).ok_or_else(corrupt)?;
+        let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|_| corrupt())?;
+        Ok(Some(SecretKey::from_bytes(bytes)))
     }
 
     pub fn get(&self, id: &str) -> Option<SecretKey> {
@@ -242,8 +307,8 @@ impl KeyStore {
         let mut copied = 0;
         for entry in fs::read_dir(&self.dir).map_err(|e| Error::io("listing", &self.dir, e))? {
             let path = entry.map_err(|e| Error::io("listing", &self.dir, e))?.path();
-            let wanted =
-                path.extension().is_some_and(|e| e == "keys") || path.file_name().is_some_and(|n| n == CHECK_FILE);
+            let wanted = path.extension().is_some_and(|e| e == "keys")
+                || path.file_name().is_some_and(|n| n == CHECK_FILE || n == INDEX_FILE);
             if !wanted {
                 continue;
             }
@@ -294,11 +359,27 @@ impl KeyStore {
     }
 }
 
+/// The first complete `<id> <wrapped key>` line of the buckets, if any holds one.
+fn first_wrapped_key(buckets: &[PathBuf]) -> Result<Option<(String, Vec<u8>)>, Error> {
+    for path in buckets {
+        let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        for line in complete.lines() {
+            if let Some((id, wrapped)) = line.split_once(' ')
+                && let Ok(bytes) = STANDARD.decode(wrapped)
+            {
+                return Ok(Some((id.to_string(), bytes)));
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn bucket(id: &str) -> u8 {
     Sha256::digest(id.as_bytes())[0]
 }
 
-fn aad(id: &str) -> Vec<u8> {
+pub(super) fn aad(id: &str) -> Vec<u8> {
     [WRAP_AAD, id.as_bytes()].concat()
 }
 
@@ -356,6 +437,23 @@ mod tests {
         KeyStore::open(dir.path(), &SecretKey::generate()).unwrap().create(&["p_1"]).unwrap();
         let error = KeyStore::open(dir.path(), &SecretKey::generate()).err().unwrap();
         assert!(matches!(error, Error::WrongMasterKey { .. }), "{error}");
+    }
+
+    #[test]
+    fn without_its_check_file_a_wrong_key_changes_nothing_and_the_right_one_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = SecretKey::generate();
+        KeyStore::open(dir.path(), &master).unwrap().create(&["p_1", "p_2"]).unwrap();
+        fs::remove_file(dir.path().join(CHECK_FILE)).unwrap();
+        fs::write(dir.path().join("00.tmp"), b"left by a crash").unwrap();
+        let before = files(dir.path());
+        let error = KeyStore::open(dir.path(), &SecretKey::generate()).err().unwrap();
+        assert!(matches!(error, Error::WrongMasterKey { .. }), "{error}");
+        assert!(!error.to_string().contains(".keys"), "the message names no bucket file: {error}");
+        assert_eq!(files(dir.path()), before, "a wrong key wrote nothing");
+        let store = KeyStore::open(dir.path(), &master).unwrap();
+        assert!(store.contains("p_1") && dir.path().join(CHECK_FILE).exists());
+        assert!(!dir.path().join("00.tmp").exists());
     }
 
     #[test]

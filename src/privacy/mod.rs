@@ -4,6 +4,7 @@
 //!   anything written to sled);
 //! - `vault`: what the store uses to encrypt records and hash contacts;
 //! - `master`: where the master key comes from (and the refusal to start without one);
+//! - `rotation`: `qualifyd rotate-master-key`, re-wrapping every data key, crash-safe;
 //! - `subject`: the data-subject request and answer types of the HTTP API (export, receipts).
 //!
 //! The engine side (requests, opt-out everywhere, suppression checks, retention) is in
@@ -12,6 +13,7 @@
 pub mod crypto;
 mod keystore;
 pub mod master;
+pub mod rotation;
 pub mod subject;
 mod vault;
 
@@ -40,6 +42,13 @@ pub enum Error {
          created with; restore the right key (data sealed with a lost key cannot be recovered)"
     )]
     WrongMasterKey { dir: String },
+    #[error(
+        "a rotation of the master key of {dir} was committed but not finished: start with the NEW master key \
+         (the daemon or `qualifyd rotate-master-key` completes it); the old key no longer opens the data keys"
+    )]
+    RotationPending { dir: String },
+    #[error("the new master key is the current one: generate another (`openssl rand -base64 32`)")]
+    SameMasterKey,
     #[error("corrupt key file {path}, line {line}: {reason}; restore the keys directory from a backup")]
     CorruptKeyFile { path: String, line: usize, reason: String },
     #[error("`{id}` cannot name a data key (printable ASCII without spaces only)")]

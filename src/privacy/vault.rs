@@ -39,11 +39,15 @@ impl Vault {
     /// Opens the data keys in `dir` with `master`. Contacts are hashed with `index_secret`, or
     /// with a key derived from `master` when none is configured.
     pub fn open(dir: &Path, master: &SecretKey, index_secret: Option<&[u8]>) -> Result<Vault, Error> {
+        let keys = KeyStore::open(dir, master)?;
         let blinder = match index_secret {
             Some(secret) => Blinder::new(secret),
-            None => Blinder::new(master.derive("qualifyd/index/v1").as_bytes()),
+            None => match keys.index_secret()? {
+                Some(kept) => Blinder::new(kept.as_bytes()),
+                None => Blinder::new(super::keystore::derived_index_secret(master).as_bytes()),
+            },
         };
-        Ok(Vault { keys: KeyStore::open(dir, master)?, blinder })
+        Ok(Vault { keys, blinder })
     }
 
     /// For tests and tools: a master key kept in `dir/master.key` (created on first use), data

@@ -21,7 +21,7 @@ pub use records::{
     AuditRecord, ContactKey, DeliveryStatus, Erasure, Message, OptOutCause, OutboxEntry, PrivacyRequest,
     ProcessingRecord, RequestKind, RequestStatus, Suppression, UnmatchedMessage,
 };
-pub use sled_store::{SledStore, SnapshotStats, SuppressionEntry};
+pub use sled_store::{DAMAGED_GAUGE, SledStore, SnapshotStats, SuppressionEntry};
 
 use crate::catalog::model::WorkflowSource;
 use crate::machine::{Event, ProspectState};
@@ -36,6 +36,12 @@ pub enum Error {
     Backend(String),
     #[error("corrupt record under key `{key}`: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error(
+        "the data key of `{subject}` is missing, so its records cannot be read (the other prospects are not \
+         affected): restore the keys directory from a backup, or erase it with POST /v1/privacy/erase \
+         {{\"prospect_id\": \"{subject}\"}}"
+    )]
+    Damaged { subject: String },
     #[error(
         "the data directory was written with schema version {found}, this build reads version {expected}; use a matching qualifyd release"
     )]
@@ -246,5 +252,11 @@ pub trait Store: Send + Sync + 'static {
     /// keeps of removed values cannot be read. Later writes about them are dropped. Blocking.
     fn erase(&self, _prospects: &[String], _unmatched: &[u64]) -> Result<Erasure, Error> {
         Err(Error::Backend("this store cannot erase personal data".into()))
+    }
+
+    /// Prospects whose data key is missing (not erased): their records cannot be read, every
+    /// other prospect is served as usual. Found at open and whenever a read meets one.
+    fn damaged(&self) -> Vec<String> {
+        Vec::new()
     }
 }

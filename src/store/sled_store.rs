@@ -18,9 +18,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod damage;
 mod erase;
 mod snapshot;
 
+pub use damage::DAMAGED_GAUGE;
 pub use snapshot::{SnapshotStats, SuppressionEntry};
 
 use super::{
@@ -37,6 +39,8 @@ pub struct SledStore {
     vault: Vault,
     /// Held by every write and by the first step of an erasure.
     writes: Mutex<()>,
+    /// Prospects whose data key is missing (see `damage`).
+    damaged: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl SledStore {
@@ -64,9 +68,10 @@ impl SledStore {
         let tree = db
             .open_tree(Self::TREE)
             .map_err(|e| backend(&format!("opening tree `{}` in {}", Self::TREE, dir.display()), e))?;
-        let store = SledStore { db, tree, vault, writes: Mutex::new(()) };
+        let store = SledStore { db, tree, vault, writes: Mutex::new(()), damaged: Mutex::default() };
         store.check_schema()?;
         store.finish_erasures()?;
+        store.find_damaged()?;
         Ok(store)
     }
 
@@ -122,10 +127,10 @@ impl SledStore {
         match self.vault.open_envelope(key, value) {
             Ok(Opened::Plain(bytes)) => decode(key, &bytes).map(Some),
             Ok(Opened::NoKey(subject)) if self.is_erased(&subject)? => Ok(None),
-            Ok(Opened::NoKey(subject)) => Err(Error::Corrupt {
-                key: keys::display(key),
-                reason: format!("the data key of `{subject}` is missing: restore the keys directory from a backup"),
-            }),
+            Ok(Opened::NoKey(subject)) => {
+                self.mark_damaged(&subject);
+                Err(Error::Damaged { subject })
+            }
             Err(reason) => Err(Error::Corrupt { key: keys::display(key), reason: reason.to_string() }),
         }
     }
@@ -156,7 +161,8 @@ impl SledStore {
             .collect()
     }
 
-    /// Opens at most `limit` sealed values, in key order, skipping those of erased subjects.
+    /// Opens at most `limit` sealed values, in key order, skipping those of erased subjects and
+    /// of damaged ones (their key is missing: listed by [`Store::damaged`], never failing others).
     fn sealed_values<T: DeserializeOwned>(
         &self,
         iter: sled::Iter,
@@ -169,8 +175,10 @@ impl SledStore {
                 break;
             }
             let (key, value) = item.map_err(|e| backend_at("scanning", prefix, e))?;
-            if let Some(record) = self.unseal(&key, &value)? {
-                out.push(record);
+            match self.unseal(&key, &value) {
+                Ok(Some(record)) => out.push(record),
+                Ok(None) | Err(Error::Damaged { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
@@ -516,7 +524,13 @@ impl Store for SledStore {
     }
 
     fn erase(&self, prospects: &[String], unmatched: &[u64]) -> Result<Erasure, Error> {
-        self.erase_subjects(prospects, unmatched)
+        let erasure = self.erase_subjects(prospects, unmatched)?;
+        self.forget_damaged(prospects);
+        Ok(erasure)
+    }
+
+    fn damaged(&self) -> Vec<String> {
+        self.damaged_ids()
     }
 }
 

@@ -31,6 +31,7 @@ mod privacy_compact;
 mod privacy_files;
 mod privacy_identity;
 mod privacy_intake;
+mod privacy_keys;
 mod privacy_optout;
 mod privacy_retention;
 mod privacy_rights;

@@ -258,9 +258,13 @@ impl Engine {
     /// keys; keeps their contacts on the suppression list (as keyed hashes) when they had opted
     /// out or objected. `None` when nothing was held.
     pub async fn erase_subject(&self, query: &SubjectQuery, actor: &str) -> Result<Option<ErasureReceipt>, Error> {
-        let person = self.resolve(query)?;
+        // A prospect whose data key is missing cannot be read, but can be erased by its id.
+        let damaged = given(&query.prospect_id)
+            .filter(|id| self.inner.store.damaged().iter().any(|d| d == id))
+            .map(str::to_string);
+        let person = if damaged.is_some() { Person::default() } else { self.resolve(query)? };
         let unmatched: Vec<u64> = self.unmatched_of(&person.contacts)?.iter().map(|m| m.seq).collect();
-        if person.prospects.is_empty() && unmatched.is_empty() {
+        if person.prospects.is_empty() && unmatched.is_empty() && damaged.is_none() {
             self.log_alone(query, RequestKind::Erase, RequestStatus::NotFound, actor, Vec::new(), None).await?;
             return Ok(None);
         }
@@ -279,7 +283,7 @@ impl Engine {
                 }
             }
         }
-        let ids = person.ids();
+        let ids = damaged.map_or_else(|| person.ids(), |id| vec![id]);
         let draft = RequestDraft {
             kind: RequestKind::Erase,
             status: RequestStatus::Received,
