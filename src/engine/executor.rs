@@ -30,12 +30,19 @@ pub(crate) fn dispatch(inner: &Inner, action_id: String) {
     // its store) alive; the outbox keeps it for the next start.
     let weak = Arc::downgrade(&inner);
     let permits = inner.actions.clone();
+    // Read now, not in the task: an AI call's first attempt holds the person's sends from the
+    // moment it is dispatched (see `classifying`).
+    let wait = match inner.store.outbox_entry(&action_id) {
+        Ok(Some(entry)) => {
+            if is_ai(&entry) && entry.attempts == 0 {
+                inner.classifying.begin(&action_id, &entry.prospect);
+            }
+            (entry.not_before - Utc::now()).to_std().unwrap_or_default()
+        }
+        _ => Duration::ZERO,
+    };
     drop(inner);
     tokio::spawn(async move {
-        let wait = match weak.upgrade().map(|inner| inner.store.outbox_entry(&action_id)) {
-            Some(Ok(Some(entry))) => (entry.not_before - Utc::now()).to_std().unwrap_or_default(),
-            _ => Duration::ZERO,
-        };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -51,6 +58,17 @@ pub(crate) fn dispatch(inner: &Inner, action_id: String) {
 }
 
 async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
+    let result = attempt(inner, action_id).await;
+    // An AI call's answer (or final failure) is now an event in the prospect's inbox: the
+    // worker releases the person's sends once it is applied. A call that will be retried
+    // releases them now: the provider is taken as down and the lexicon's decision stands.
+    if !matches!(inner.store.outbox_entry(action_id), Ok(None)) {
+        inner.classifying.end(action_id);
+    }
+    result
+}
+
+async fn attempt(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
     let Some(entry) = inner.store.outbox_entry(action_id)? else { return Ok(()) };
     let Some(state) = inner.store.prospect(&entry.prospect)? else {
         let mut batch = Batch::new();
@@ -60,6 +78,18 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
     };
     // Suppressed recipients and restricted prospects: withheld, not performed.
     if super::privacy::screen(inner, &entry, &state).await? {
+        return Ok(());
+    }
+    if matches!(entry.action, Action::Send { .. }) && inner.classifying.holds(inner, &state)? {
+        tracing::debug!(prospect = %entry.prospect, action = %action_id, "send held: a message of this person awaits AI classification");
+        let weak = Arc::downgrade(inner);
+        let action_id = action_id.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(super::classifying::HOLD_RETRY).await;
+            if let Some(inner) = weak.upgrade() {
+                dispatch(&inner, action_id);
+            }
+        });
         return Ok(());
     }
     let result = run_action(inner, &entry, &state).await;

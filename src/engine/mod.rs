@@ -3,6 +3,7 @@
 //! effects. Handle: [`Engine`], cheap to clone; `shutdown` drains it.
 
 pub mod api;
+mod classifying;
 mod drivers;
 mod executor;
 mod flusher;
@@ -96,6 +97,8 @@ pub(crate) struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Per-prospect locks: transitions, rectifications and erasures never interleave.
     pub(crate) locks: privacy::Locks,
+    /// AI calls waiting for their first answer: the person's sends are held meanwhile.
+    pub(crate) classifying: classifying::Classifying,
 }
 
 #[derive(Clone)]
@@ -165,6 +168,7 @@ impl Engine {
             drivers,
             tasks: Mutex::new(Vec::new()),
             locks: privacy::Locks::new(),
+            classifying: classifying::Classifying::default(),
             config,
         });
         let engine = Engine { inner: inner.clone() };

@@ -43,6 +43,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Strin
                 Ok(done) => {
                     applied.actions.extend(done.actions);
                     applied.wake.extend(done.wake);
+                    applied.settled.extend(done.settled);
                 }
                 Err(err) => {
                     tracing::error!(prospect = %id, error = %err, "applying events failed; they stay in the inbox and are retried");
@@ -50,13 +51,17 @@ pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Strin
                 }
             }
         }
-        if applied.actions.is_empty() && applied.wake.is_empty() {
+        if applied.actions.is_empty() && applied.wake.is_empty() && applied.settled.is_empty() {
             continue;
         }
         // Commit, then act: nothing is performed before the batches above are durable.
         if let Err(err) = inner.flusher.flush().await {
             tracing::error!(error = %err, "flush failed; side effects wait in the outbox for the next start");
             continue;
+        }
+        // The AI answers are applied (an opt-out has cancelled the person's sends): release them.
+        for action_id in &applied.settled {
+            inner.classifying.end(action_id);
         }
         for id in &applied.wake {
             inner.notify(id);
@@ -84,6 +89,8 @@ pub(crate) struct Applied {
     pub actions: Vec<String>,
     /// Other prospects that got events in the same batch (opt-out everywhere).
     pub wake: Vec<String>,
+    /// Actions whose result was applied (AI answers: the person's sends are no longer held).
+    pub settled: Vec<String>,
 }
 
 /// Applies every pending event of one prospect (not yet flushed: the caller flushes before it
@@ -95,6 +102,14 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
     if inbox.is_empty() {
         return Ok(Applied::default());
     }
+    let settled: Vec<String> = inbox
+        .iter()
+        .filter_map(|(_, event)| match event {
+            Event::ActionCompleted { action_id, .. } | Event::ActionFailed { action_id, .. } => Some(action_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let untouched = Applied { settled: settled.clone(), ..Applied::default() };
     // Read after the inbox: a restriction lifted with the event that resumes it is seen lifted.
     let restricted = inner.is_restricted(id)?;
     let mut batch = Batch::new();
@@ -104,7 +119,7 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
             batch.push(Op::DeleteInbox { prospect: id.to_string(), seq });
         }
         inner.store.apply(batch)?;
-        return Ok(Applied::default());
+        return Ok(untouched);
     };
     let mut state = original.clone();
     let mut actions = Vec::new();
@@ -152,7 +167,7 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
     }
     if state == original {
         inner.store.apply(batch)?;
-        return Ok(Applied::default());
+        return Ok(untouched);
     }
     sync_timer(&mut batch, &original, &state);
     let mut queued = Vec::new();
@@ -211,7 +226,7 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
     inner.store.apply(batch)?;
     metrics::counter!("qualifyd_transitions_total").increment(transitions);
     metrics::histogram!("qualifyd_step_latency_seconds").record(started.elapsed().as_secs_f64());
-    Ok(Applied { actions: queued, wake: others })
+    Ok(Applied { actions: queued, wake: others, settled })
 }
 
 fn cannot_run(state: &mut ProspectState, reason: String, now: chrono::DateTime<Utc>) {

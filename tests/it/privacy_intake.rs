@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::ai_support::{api_error, openai_settings, respond};
+use crate::ai_support::{answer, api_error, openai_settings, respond, wait_requests};
 use crate::harness::write_definitions;
 use crate::privacy_support::{Node, OPERATOR, settings_with_roles};
 
@@ -176,5 +176,42 @@ async fn an_opt_out_from_someone_with_no_prospect_is_kept_and_blocks_a_later_imp
     let (status, export) = node.post("/v1/privacy/export", &json!({"phone": phone})).await;
     assert_eq!(status, StatusCode::OK, "{export}");
     assert_eq!(export["suppressed_contacts"][0]["cause"], "stop_word", "{export}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn while_a_message_awaits_ai_classification_the_persons_other_sends_are_held() {
+    let server = wiremock::MockServer::start().await;
+    let opt_out = json!({"fields": {"budget": null}, "reply": null, "intent": "opt_out"});
+    respond(&server, answer(opt_out).set_delay(Duration::from_millis(1500)), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    definitions(dir.path());
+    let mut settings = openai_settings(dir.path(), &server, 0);
+    settings.admin_tokens = settings_with_roles(dir.path()).admin_tokens;
+    let node = Node::start(settings).await;
+    let (phone, email) = ("+33611110004", "jean.pending@example.com");
+    let ai = node.import(json!({"workflow": "qualify", "phone": phone, "email": email})).await;
+    let drip = node.import(json!({"workflow": "drip", "email": email})).await;
+    node.wait_for(&ai, "waiting for a reply", |v| v["step"] == "wait").await;
+    node.wait_for(&drip, "first email sent", |v| v["step"] == "pause1").await;
+
+    // Words the lexicon lets through; only the model reads them as an objection.
+    node.inbound("sms", phone, "Vous êtes qui ? Je n'ai rien demandé, moi", "SM-pending-1").await;
+    wait_requests(&server, 1, Duration::from_secs(10)).await;
+    let path = format!("/v1/prospects/{drip}/messages");
+    let (status, answer) =
+        node.call(Method::POST, OPERATOR, &path, Some(&json!({"text": "Une offre pour vous"}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let operator = |messages: &[Value]| messages.iter().find(|m| m["text"] == "Une offre pour vous").cloned();
+    let held = operator(&node.messages(&drip).await).expect("the operator's message is recorded");
+    assert_eq!(held["status"], "queued", "held while the model classifies the person's message: {held}");
+
+    for id in [&ai, &drip] {
+        node.wait_for(id, "the model's opt-out reaches every campaign", |v| v["status"] == "unsubscribed").await;
+    }
+    let after = operator(&node.messages(&drip).await).unwrap();
+    assert_eq!(after["status"], "cancelled", "never sent: {after}");
+    nothing_more_sent(&node, &drip).await;
     node.stop().await;
 }
