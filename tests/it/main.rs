@@ -28,6 +28,7 @@ mod ops_status;
 mod privacy_at_rest;
 mod privacy_audit;
 mod privacy_compact;
+mod privacy_crash;
 mod privacy_files;
 mod privacy_identity;
 mod privacy_intake;
