@@ -89,6 +89,12 @@ pub enum Command {
         #[arg(long)]
         new_key_file: Option<PathBuf>,
     },
+    /// Print the record of processing activities (GDPR art. 30) the settings and workflows
+    /// describe: purposes, legal bases, data, recipients (sub-processors), retention, security.
+    PrivacyRecord {
+        #[arg(long, short, default_value = "config.yaml", env = "QUALIFYD_CONFIG")]
+        config: PathBuf,
+    },
     /// Score extraction on a labelled corpus (default: `<workflows_dir>/eval/`): per-field
     /// precision, recall and F1, intent accuracy, every miss; exit 1 below the corpus' thresholds.
     Eval {

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
         }
         Command::Compact { config, data_dir } => compact(&config, data_dir),
         Command::RotateMasterKey { config, new_key_file } => rotate_master_key(&config, new_key_file),
+        Command::PrivacyRecord { config } => privacy_record(&config),
         Command::Import { config, file, workflow, maps, dry_run, server, batch } => {
             let terminal = std::io::stderr().is_terminal();
             let options = qualifyd::ops::import::Options {
@@ -166,6 +167,24 @@ async fn serve(
     println!("qualifyd listening on http://{}", app.addr);
     app.run_until_signal().await?;
     Ok(())
+}
+
+fn privacy_record(config: &std::path::Path) -> ExitCode {
+    let settings = match qualifyd::settings::load(config) {
+        Ok(settings) => settings,
+        Err(diagnostics) => {
+            diagnostics.iter().for_each(|d| eprintln!("{d}"));
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = qualifyd::check::build_catalog(&settings);
+    let Some(catalog) = outcome.catalog else {
+        outcome.diagnostics.iter().for_each(|d| eprintln!("{d}"));
+        eprintln!("error: the workflows do not compile; run `qualifyd check` for details");
+        return ExitCode::from(2);
+    };
+    print!("{}", qualifyd::ops::record::render(&settings, &catalog, chrono::Utc::now().date_naive()));
+    ExitCode::SUCCESS
 }
 
 fn rotate_master_key(config: &std::path::Path, new_key_file: Option<std::path::PathBuf>) -> ExitCode {

@@ -46,6 +46,53 @@ pub struct Workflow {
     pub templates: Arc<Templates>,
     /// The sources this version was compiled from, stored by version hash.
     pub source: WorkflowSource,
+    /// The legal basis of imports and the first-contact notice (`privacy:`).
+    pub privacy: WorkflowPrivacy,
+}
+
+/// A workflow's `privacy:` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkflowPrivacy {
+    /// The basis of the people it imports, unless an import gives its own.
+    pub legal_basis: LegalBasis,
+    /// Appended to the first message a prospect receives: who writes, where the privacy notice
+    /// is, that the conversation is automated, how to stop (GDPR art. 14, EU AI Act art. 50).
+    pub notice: Option<String>,
+}
+
+/// The legal basis of the processing (GDPR art. 6(1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    /// Art. 6(1)(a): the person consented (a form, with its proof).
+    Consent,
+    /// Art. 6(1)(f): the controller's legitimate interest (B2B prospecting).
+    #[default]
+    LegitimateInterest,
+    /// Art. 6(1)(b): steps the person asked for before a contract (they wrote to us first).
+    Contract,
+}
+
+impl LegalBasis {
+    pub const NAMES: [&'static str; 3] = ["consent", "legitimate_interest", "contract"];
+
+    pub fn parse(name: &str) -> Option<LegalBasis> {
+        match name {
+            "consent" => Some(LegalBasis::Consent),
+            "legitimate_interest" => Some(LegalBasis::LegitimateInterest),
+            "contract" => Some(LegalBasis::Contract),
+            _ => None,
+        }
+    }
+
+    /// The article it rests on, for exports and the record of processing.
+    pub fn article(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "GDPR art. 6(1)(a): consent",
+            LegalBasis::LegitimateInterest => "GDPR art. 6(1)(f): legitimate interest",
+            LegalBasis::Contract => "GDPR art. 6(1)(b): steps taken at the person's request before a contract",
+        }
+    }
 }
 
 impl Workflow {

@@ -37,9 +37,21 @@ pub(crate) struct RawWorkflow {
     /// Free-form data handed to every template as `workflow.context`.
     #[serde(default)]
     pub context: Option<serde_json::Value>,
+    /// The legal basis of imports and the first-contact notice.
+    #[serde(default)]
+    pub privacy: Option<RawPrivacy>,
     /// Type-checked here, compiled step by step from the located tree.
     #[allow(dead_code)]
     pub steps: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrivacy {
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+    #[serde(default)]
+    pub notice: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -27,6 +27,12 @@ pub struct ImportRequest {
     pub timezone: Option<String>,
     #[serde(default)]
     pub fields: BTreeMap<String, serde_json::Value>,
+    /// `consent`, `legitimate_interest` or `contract`; default: the workflow's `privacy.legal_basis`.
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+    /// The proof of a form's consent: `{"at": "<RFC 3339>", "text_version": "..."}`.
+    #[serde(default)]
+    pub consent: Option<crate::machine::lawfulness::Consent>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -19,11 +19,13 @@ use crate::channel::Channel;
 use crate::engine::api::{ImportOutcome, ImportRequest, ImportStatus, InboundMessage, InboundOutcome};
 use crate::engine::privacy::Keyword;
 use crate::engine::{Engine, Error, executor};
+use crate::machine::lawfulness::{BasisSource, Lawfulness, LegalBasis};
 use crate::machine::{Contact, Direction, Event, ProspectState};
 use crate::store::{Batch, ContactKey, DeliveryStatus, Message, Op, UnmatchedMessage};
 
-/// A person who passed the checks that need no lock: their workflow, contact and fields.
-type Vetted = (Arc<Workflow>, Contact, BTreeMap<String, serde_json::Value>);
+/// A person who passed the checks that need no lock: their workflow, contact, fields and the
+/// legal basis they are processed on.
+type Vetted = (Arc<Workflow>, Contact, BTreeMap<String, serde_json::Value>, Lawfulness);
 
 fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
@@ -107,7 +109,7 @@ impl Engine {
         let guard = self.inner.intake_lock.lock().await;
         let mut batch = Batch::new();
         let mut taken: HashMap<(String, ContactKey), String> = HashMap::new();
-        for (index, (workflow, contact, fields)) in vetted {
+        for (index, (workflow, contact, fields, lawfulness)) in vetted {
             let outcome = match self.decide(&workflow, &contact, &taken) {
                 Ok(Some(outcome)) => outcome,
                 Ok(None) => {
@@ -115,7 +117,9 @@ impl Engine {
                     for key in ContactKey::of(&contact) {
                         taken.insert((workflow.id.clone(), key), id.clone());
                     }
-                    let state = ProspectState::new(id.clone(), &workflow, contact, fields, random_hex(16), Utc::now());
+                    let mut state =
+                        ProspectState::new(id.clone(), &workflow, contact, fields, random_hex(16), Utc::now());
+                    state.lawfulness = Some(lawfulness);
                     let pushed = self.push_new_prospect(&mut batch, state).and_then(|()| {
                         let seq = self.inner.store.next_id()?;
                         batch.push(Op::PutInbox { prospect: id.clone(), seq, event: Event::Entered });
@@ -172,7 +176,14 @@ impl Engine {
             )));
         }
         check_fields(&workflow, &request.fields).map_err(rejected)?;
-        Ok((workflow, contact, request.fields))
+        let lawfulness = Lawfulness::of_import(
+            workflow.privacy.legal_basis,
+            request.legal_basis.as_deref(),
+            request.consent.clone(),
+            Utc::now(),
+        )
+        .map_err(rejected)?;
+        Ok((workflow, contact, request.fields, lawfulness))
     }
 
     /// Under the intake lock: `Some` when this person may not be imported (opted out,
@@ -295,8 +306,10 @@ impl Engine {
                     Some(workflow) => {
                         let id = format!("p_{}", random_hex(8));
                         let contact = contact_from_key(&key);
-                        let state =
+                        let mut state =
                             ProspectState::new(id.clone(), &workflow, contact, BTreeMap::new(), random_hex(16), now);
+                        // They wrote first: answering them is a step they asked for.
+                        state.lawfulness = Some(Lawfulness::new(LegalBasis::Contract, BasisSource::Inbound, now));
                         self.push_new_prospect(&mut batch, state)?;
                         (Some(id), true)
                     }

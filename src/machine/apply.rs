@@ -45,7 +45,9 @@ pub fn apply(env: &MachineEnv<'_>, state: &ProspectState, event: &Event, now: Da
             step: run.state.step.clone(),
         });
     }
-    Transition { state: run.state, actions: run.actions }
+    let mut transition = Transition { state: run.state, actions: run.actions };
+    super::lawfulness::stamp_notice(env.workflow, &mut transition, now);
+    transition
 }
 
 struct Run<'e, 'a> {

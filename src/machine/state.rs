@@ -161,6 +161,9 @@ pub struct ProspectState {
     #[serde(default)]
     pub tokens_used: u64,
     pub history: Vec<StatusChange>,
+    /// The legal basis and the first-contact notice (`None`: created before they were recorded).
+    #[serde(default)]
+    pub lawfulness: Option<super::lawfulness::Lawfulness>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -206,6 +209,11 @@ impl ProspectState {
             transitions: 0,
             tokens_used: 0,
             history: Vec::new(),
+            lawfulness: Some(super::lawfulness::Lawfulness::new(
+                workflow.privacy.legal_basis,
+                super::lawfulness::BasisSource::Import,
+                now,
+            )),
             created_at: now,
             updated_at: now,
         }

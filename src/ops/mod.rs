@@ -7,6 +7,7 @@
 //! - `status`: `qualifyd status`, a terminal summary of a running daemon.
 //! - `logging`: stderr logs, text or JSON, colours only on a terminal.
 //! - `metrics`: every metric the daemon exports, registered at start so dashboards see them.
+//! - `record`: `qualifyd privacy-record`, the art. 30 record of processing from the settings.
 
 pub mod backup;
 pub mod client;
@@ -14,6 +15,7 @@ pub mod commands;
 pub mod import;
 pub mod logging;
 pub mod metrics;
+pub mod record;
 pub mod status;
 pub mod suppression;
 

@@ -112,6 +112,32 @@ pub struct ProspectExport {
     pub messages: Vec<MessageExport>,
     /// Processing by third parties: AI provider calls.
     pub processing: Vec<ProcessingRecord>,
+    /// Legal basis, notice, purposes, recipients, retention and scoring logic (arts. 13-15).
+    pub transparency: Transparency,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Transparency {
+    /// The legal basis, its source and the notice sent (`null` for prospects created before
+    /// they were recorded).
+    pub lawfulness: Option<crate::machine::lawfulness::Lawfulness>,
+    /// The article the basis rests on, in words.
+    pub legal_basis: Option<&'static str>,
+    pub purposes: Vec<String>,
+    pub recipients: Vec<Recipient>,
+    pub retention: String,
+    /// How the score is computed, when the workflow has one.
+    pub scoring: Option<String>,
+}
+
+/// Someone who received the person's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recipient {
+    /// `channel_provider`, `ai_provider` or `team`.
+    pub kind: &'static str,
+    /// The provider or destination (a driver's name, a webhook's host, a team address).
+    pub name: String,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -33,6 +33,7 @@ mod privacy_files;
 mod privacy_identity;
 mod privacy_intake;
 mod privacy_keys;
+mod privacy_lawfulness;
 mod privacy_optout;
 mod privacy_retention;
 mod privacy_rights;

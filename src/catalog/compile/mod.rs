@@ -4,6 +4,7 @@
 mod checks;
 pub(crate) mod context;
 mod fields;
+mod privacy;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -103,6 +104,7 @@ pub fn compile_workflow(
         return (None, ctx.diagnostics);
     };
     checks::check_graph(&mut ctx, &step_list, on_reply);
+    let privacy = privacy::compile_privacy(&mut ctx, raw.privacy, &step_list);
     if ctx.has_errors() {
         return (None, ctx.diagnostics);
     }
@@ -144,6 +146,7 @@ pub fn compile_workflow(
         steps: step_list,
         templates: Arc::new(workflow_templates),
         source,
+        privacy,
     };
     (Some(workflow), ctx.diagnostics)
 }

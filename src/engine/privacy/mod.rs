@@ -14,6 +14,7 @@ mod identity;
 mod optout;
 mod requests;
 mod retention;
+mod transparency;
 
 use chrono::{DateTime, Utc};
 

@@ -161,10 +161,12 @@ impl Engine {
 
     fn prospect_export(&self, state: &ProspectState) -> Result<ProspectExport, Error> {
         let view = ProspectView::from(state);
-        let messages = self
-            .inner
-            .store
-            .messages(&state.id)?
+        let stored = self.inner.store.messages(&state.id)?;
+        let mut channels: Vec<crate::channel::Channel> = stored.iter().map(|m| m.channel).collect();
+        channels.dedup();
+        let processing = self.inner.store.processing(&state.id)?;
+        let transparency = self.inner.transparency(state, &channels, processing.len());
+        let messages = stored
             .into_iter()
             .map(|m| MessageExport {
                 direction: m.direction,
@@ -195,7 +197,8 @@ impl Engine {
             restricted_since: self.inner.store.restriction(&state.id)?,
             history: state.history.clone(),
             messages,
-            processing: self.inner.store.processing(&state.id)?,
+            processing,
+            transparency,
         })
     }
 
