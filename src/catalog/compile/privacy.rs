@@ -1,6 +1,6 @@
 //! A workflow's `privacy:` block: the legal basis of the people it imports and the notice its
-//! first message carries. A workflow that writes first (its first step sends) without a notice
-//! gets a warning: an outbound first contact owes the person the art. 14 information (who
+//! first message carries. A workflow that writes first (its first step sends) and has an `ai`
+//! step, without a notice, gets a warning: an outbound first contact owes the person the art. 14 information (who
 //! writes, where the privacy notice is, how to stop) and, since the conversation is automated,
 //! the AI Act's disclosure (`check --deny-warnings` makes it a requirement).
 
@@ -28,7 +28,9 @@ pub(super) fn compile_privacy(ctx: &mut Ctx, raw: Option<RawPrivacy>, steps: &[S
         }
         other => other,
     };
+    let automated = steps.iter().any(|s| matches!(s.kind, StepKind::Ai(_)));
     if notice.is_none()
+        && automated
         && let Some(first) = steps.first()
         && matches!(first.kind, StepKind::Send { .. })
     {
@@ -36,9 +38,10 @@ pub(super) fn compile_privacy(ctx: &mut Ctx, raw: Option<RawPrivacy>, steps: &[S
         ctx.warning(
             at,
             format!(
-                "this workflow writes first (step `{}` sends) but has no `privacy.notice`: a first contact must say who \
-                 writes, where the privacy notice is and how to stop (GDPR art. 14), and that the conversation is \
-                 automated (EU AI Act art. 50); add `privacy: {{ notice: \"…\" }}`, appended to the first message",
+                "this workflow writes first (step `{}` sends) and an AI runs the conversation, but it has no \
+                 `privacy.notice`: a first contact must say who writes, where the privacy notice is and how to stop \
+                 (GDPR art. 14), and that the conversation is automated (EU AI Act art. 50); add \
+                 `privacy: {{ notice: \"…\" }}`, appended to the first message",
                 first.id
             ),
         );
