@@ -177,21 +177,37 @@ impl Engine {
 
     /// Under the intake lock: `Some` when this person may not be imported (opted out,
     /// restricted) or is already running in the workflow (in the store or earlier in the batch).
+    /// The contact index is read once per contact and serves every check.
     fn decide(
         &self,
         workflow: &Workflow,
         contact: &Contact,
         taken: &HashMap<(String, ContactKey), String>,
     ) -> Result<Option<ImportOutcome>, Error> {
-        if let Some(message) = self.barred(contact)? {
+        let keys = ContactKey::of(contact);
+        let holders = self.holders(&keys)?;
+        if let Some(message) = self.barred(&keys, &holders)? {
             return Ok(Some(rejected(message)));
         }
-        let earlier = ContactKey::of(contact).into_iter().find_map(|k| taken.get(&(workflow.id.clone(), k)).cloned());
+        let earlier = keys.iter().find_map(|k| taken.get(&(workflow.id.clone(), k.clone())).cloned());
         let existing = match earlier {
             Some(id) => Some(id),
-            None => self.active_in(&workflow.id, contact)?,
+            None => self.active_in(&workflow.id, contact, &holders)?,
         };
         Ok(existing.map(|id| ImportOutcome { id: Some(id), status: ImportStatus::Existing, error: None }))
+    }
+
+    /// The prospects that hold one of these contacts (the contact index), each once.
+    fn holders(&self, keys: &[ContactKey]) -> Result<Vec<String>, Error> {
+        let mut holders = Vec::new();
+        for key in keys {
+            for id in self.inner.store.prospects_by_contact(key)? {
+                if !holders.contains(&id) {
+                    holders.push(id);
+                }
+            }
+        }
+        Ok(holders)
     }
 
     fn push_new_prospect(&self, batch: &mut Batch, state: ProspectState) -> Result<(), Error> {
@@ -204,10 +220,9 @@ impl Engine {
     }
 
     /// Why this person may not be imported: they opted out, or their data's processing is
-    /// restricted.
-    fn barred(&self, contact: &Contact) -> Result<Option<String>, Error> {
-        let keys = ContactKey::of(contact);
-        for key in &keys {
+    /// restricted (`holders`: the prospects that hold one of their contacts).
+    fn barred(&self, keys: &[ContactKey], holders: &[String]) -> Result<Option<String>, Error> {
+        for key in keys {
             if self.inner.store.suppression(key)?.is_some() {
                 return Ok(Some(format!(
                     "this person opted out (their {} is on the suppression list): they are never imported or \
@@ -216,32 +231,28 @@ impl Engine {
                 )));
             }
         }
-        for key in &keys {
-            for id in self.inner.store.prospects_by_contact(key)? {
-                if self.inner.is_restricted(&id)? {
-                    return Ok(Some(format!(
-                        "the processing of this person's data is restricted (GDPR art. 18, prospect `{id}`): \
-                         lift it with POST /v1/privacy/unrestrict first"
-                    )));
-                }
+        for id in holders {
+            if self.inner.is_restricted(id)? {
+                return Ok(Some(format!(
+                    "the processing of this person's data is restricted (GDPR art. 18, prospect `{id}`): \
+                     lift it with POST /v1/privacy/unrestrict first"
+                )));
             }
         }
         Ok(None)
     }
 
     /// A prospect of this person that is still running in `workflow`: one that holds a contact
-    /// of the import and contradicts none of it (another phone, another name). A second person
-    /// who shares a contact (a company email) gets a prospect of their own.
-    fn active_in(&self, workflow: &str, contact: &Contact) -> Result<Option<String>, Error> {
-        for key in ContactKey::of(contact) {
-            for id in self.inner.store.prospects_by_contact(&key)? {
-                if let Some(state) = self.inner.store.prospect(&id)?
-                    && state.workflow == workflow
-                    && !state.status.is_finished()
-                    && crate::engine::privacy::compatible(&state.contact, contact)
-                {
-                    return Ok(Some(id));
-                }
+    /// of the import (`holders`) and contradicts none of it (another phone, another name). A
+    /// second person who shares a contact (a company email) gets a prospect of their own.
+    fn active_in(&self, workflow: &str, contact: &Contact, holders: &[String]) -> Result<Option<String>, Error> {
+        for id in holders {
+            if let Some(state) = self.inner.store.prospect(id)?
+                && state.workflow == workflow
+                && !state.status.is_finished()
+                && crate::engine::privacy::compatible(&state.contact, contact)
+            {
+                return Ok(Some(id.clone()));
             }
         }
         Ok(None)
