@@ -120,7 +120,7 @@ pub enum Command {
     /// Build with `--release` for figures that mean anything.
     Bench {
         /// Scenarios to run, in this order (default: all of them).
-        #[arg(value_parser = ["ingest", "engine", "timers", "restart", "reload", "footprint"])]
+        #[arg(value_parser = ["ingest", "import", "engine", "timers", "restart", "reload", "footprint"])]
         scenarios: Vec<String>,
         /// Tiny sizes and short runs, done in seconds (CI smoke); the figures then mean nothing.
         #[arg(long)]

@@ -135,7 +135,8 @@ async fn one_client(client: &reqwest::Client, index: usize, deadline: Instant, m
     part
 }
 
-/// The bare baseline server: the same routes, answering 200 after reading the body.
+/// The bare baseline server: the same routes, answering 200 after reading the body (an import
+/// batch gets an empty `results`).
 pub struct Bare {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
@@ -146,7 +147,13 @@ impl Bare {
         async fn ok(_body: Bytes) -> &'static str {
             ""
         }
-        let router = Router::new().route("/webhooks/inbound", post(ok)).route("/webhooks/twilio", post(ok));
+        async fn no_results(_body: Bytes) -> axum::Json<serde_json::Value> {
+            axum::Json(serde_json::json!({ "results": [] }))
+        }
+        let router = Router::new()
+            .route("/webhooks/inbound", post(ok))
+            .route("/webhooks/twilio", post(ok))
+            .route("/v1/prospects", post(no_results));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(|e| Error::io("binding the bare server", std::path::Path::new("127.0.0.1:0"), e))?;

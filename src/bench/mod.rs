@@ -5,13 +5,14 @@
 //! the real daemon in-process (`app::start`, port 0) or the real engine on an instrumented store,
 //! or the real binary as a child process when memory or start-up time is measured, and loads it
 //! over loopback only, for a bounded count and time. Sizes shrink with `--quick` (CI smoke).
-//! Scenarios: [`ingest`], [`engine`], [`timers`], [`restart`], [`reload`], [`footprint`].
+//! Scenarios: [`ingest`], [`import`], [`engine`], [`timers`], [`restart`], [`reload`], [`footprint`].
 
 mod child;
 mod counting;
 mod engine;
 mod fixture;
 mod footprint;
+mod import;
 mod ingest;
 mod load;
 mod probe;
@@ -27,7 +28,7 @@ pub use report::{Figure, Machine, Report, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown scenario `{0}`; known: ingest, engine, timers, restart, reload, footprint")]
+    #[error("unknown scenario `{0}`; known: ingest, import, engine, timers, restart, reload, footprint")]
     UnknownScenario(String),
     #[error("{what} {path}: {source}")]
     Io { what: String, path: String, source: std::io::Error },
@@ -57,6 +58,7 @@ impl Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     Ingest,
+    Import,
     Engine,
     Timers,
     Restart,
@@ -65,8 +67,9 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Ingest,
+        Scenario::Import,
         Scenario::Engine,
         Scenario::Timers,
         Scenario::Restart,
@@ -77,6 +80,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Ingest => "ingest",
+            Scenario::Import => "import",
             Scenario::Engine => "engine",
             Scenario::Timers => "timers",
             Scenario::Restart => "restart",
@@ -92,6 +96,7 @@ impl Scenario {
     fn run(self, cx: &mut Context) -> Result<Vec<Figure>, Error> {
         match self {
             Scenario::Ingest => ingest::run(cx),
+            Scenario::Import => import::run(cx),
             Scenario::Engine => engine::run(cx),
             Scenario::Timers => timers::run(cx),
             Scenario::Restart => restart::run(cx),

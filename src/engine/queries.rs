@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use crate::engine::api::{MessageView, ProspectFilter, ProspectPage, ProspectView, WorkflowView};
 use crate::engine::privacy::held_by_restriction;
 use crate::engine::{Engine, Error};
-use crate::machine::{AdminCommand, Event};
+use crate::machine::{AdminCommand, Event, Status};
 use crate::store::{Batch, Op};
 
 pub const DEFAULT_PAGE: usize = 50;
@@ -220,8 +220,8 @@ impl Engine {
     pub fn update_gauges(&self) {
         match self.census() {
             Ok(census) => {
-                for status in ["active", "waiting", "paused", "completed", "unsubscribed", "failed"] {
-                    let count = census.by_status.get(status).copied().unwrap_or(0);
+                for status in Status::NAMES {
+                    let count = census.count(status);
                     metrics::gauge!("qualifyd_prospects", "status" => status).set(count as f64);
                 }
             }
@@ -251,6 +251,13 @@ pub struct Census {
     pub by_version: BTreeMap<(String, String), usize>,
     /// (workflow, status name) -> prospects.
     pub by_workflow_status: BTreeMap<(String, String), usize>,
+}
+
+impl Census {
+    /// Prospects with this status name (`Status::name`), in every workflow.
+    pub fn count(&self, status: &str) -> usize {
+        self.by_status.get(status).copied().unwrap_or(0)
+    }
 }
 
 /// A delivery receipt kept until its send is recorded: (status, error).

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::error::{Error, Result};
 use super::extract::JsonBody;
 use super::{Shared, blocking};
+use crate::machine::Status;
 use crate::ops::Instance;
 use crate::store::{Store, SuppressionEntry};
 
@@ -60,8 +61,8 @@ pub async fn status(State(state): State<Shared>) -> Result<Json<Value>> {
         "prospects": census.by_status,
         "outbox": { "depth": outbox.len(), "oldest_seconds": oldest.map(|at| (now - at).num_seconds()) },
         "timers": { "pending": pending, "due": due, "next_at": next },
-        // No attention queue (hand-offs waiting for a person) exists in this build.
-        "attention": Value::Null,
+        // Prospects whose hand-off failed for good: a person must look (`POST .../retry`).
+        "attention": census.count(Status::ATTENTION),
         "last_reload": state.reloader.as_ref().map(|r| r.last_report()),
         "store_bytes": size,
     })))

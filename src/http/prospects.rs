@@ -13,14 +13,14 @@ use super::error::{Error, Result};
 use super::extract::{JsonBody, QueryParams, located};
 use super::{Shared, blocking};
 use crate::engine::api::{ImportOutcome, ImportRequest, ImportStatus, ProspectFilter, ProspectPage, ProspectView};
-use crate::machine::AdminCommand;
+use crate::machine::{AdminCommand, Status};
 
 /// The most prospects one `POST /v1/prospects` may carry.
 pub const MAX_IMPORT_ITEMS: usize = 10_000;
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 1000;
 /// The names `status=` can filter on (`Status::name`).
-const STATUSES: [&str; 7] = ["active", "waiting", "paused", "completed", "unsubscribed", "failed", "attention"];
+const STATUSES: [&str; 7] = Status::NAMES;
 
 /// `POST /v1/prospects`: one `ImportRequest` object (answered by its outcome: 201 created,
 /// 200 existing, 422 rejected) or an array of them (200 with every outcome, in order; an item

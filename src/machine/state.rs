@@ -35,6 +35,12 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status name, as [`Status::name`] gives them (filters, gauges, the status page).
+    pub const NAMES: [&'static str; 7] =
+        ["active", "waiting", "paused", "completed", "unsubscribed", "failed", "attention"];
+    /// The name of [`Status::Attention`]: prospects waiting for a person.
+    pub const ATTENTION: &'static str = "attention";
+
     pub fn name(&self) -> &'static str {
         match self {
             Status::Active => "active",
@@ -43,7 +49,7 @@ impl Status {
             Status::Completed { .. } => "completed",
             Status::Unsubscribed => "unsubscribed",
             Status::Failed { .. } => "failed",
-            Status::Attention { .. } => "attention",
+            Status::Attention { .. } => Status::ATTENTION,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `qualifyd status`: a running daemon summarised for an operator on a shell, from
 //! `GET /v1/status`: version and uptime, each workflow with its prospects by status, the
-//! outbox, timers, the attention queue (when the daemon has one) and the last reload.
+//! outbox, timers, the attention queue (prospects whose hand-off failed: a person must look)
+//! and the last reload.
 
 use std::fmt::Write;
 
@@ -59,8 +60,14 @@ pub fn render(server: &str, status: &Value) -> String {
         timers["due"].as_u64().unwrap_or(0)
     );
     let attention = match &status["attention"] {
-        Value::Null => "not available in this version".to_string(),
-        Value::Number(n) => format!("{n} waiting for a person"),
+        // A daemon from before the attention queue.
+        Value::Null => "not reported by this daemon".to_string(),
+        Value::Number(n) if n.as_u64() == Some(0) => "0 waiting for a person".to_string(),
+        Value::Number(n) => {
+            format!(
+                "{n} waiting for a person (list them: GET /v1/prospects?status=attention; retry: POST /v1/prospects/ID/retry)"
+            )
+        }
         other => other.to_string(),
     };
     let _ = writeln!(out, "attention: {attention}");
@@ -109,7 +116,7 @@ mod tests {
             "workflows": [{"id": "inbound-lead", "version": "0123456789abcdef", "paused": true,
                            "prospects": {"waiting": 2, "completed": 1}}],
             "outbox": {"depth": 3, "oldest_seconds": 75}, "timers": {"pending": 4, "due": 0, "next_at": null},
-            "attention": null, "last_reload": {"outcome": "rejected", "at": "2026-12-02T10:30:00Z",
+            "attention": 2, "last_reload": {"outcome": "rejected", "at": "2026-12-02T10:30:00Z",
                                                 "diagnostics": [{"file": "w.yaml", "line": 3, "column": 1,
                                                                  "severity": "error", "message": "bad"}]}
         });
@@ -118,7 +125,12 @@ mod tests {
         assert!(text.contains("inbound-lead"), "{text}");
         assert!(text.contains("3 prospects (1 completed, 2 waiting) PAUSED  [version 0123456789ab]"), "{text}");
         assert!(text.contains("outbox: 3 waiting, oldest waiting 1m 15s"), "{text}");
-        assert!(text.contains("attention: not available in this version"), "{text}");
+        assert!(
+            text.contains("attention: 2 waiting for a person (list them: GET /v1/prospects?status=attention"),
+            "{text}"
+        );
+        let older = json!({"attention": null});
+        assert!(render("http://x", &older).contains("attention: not reported by this daemon"));
         assert!(
             text.contains("last reload: rejected at 2026-12-02T10:30:00Z (1 diagnostic(s))\n  w.yaml:3:1: error: bad")
         );

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-const SCENARIOS: [&str; 6] = ["ingest", "engine", "timers", "restart", "reload", "footprint"];
+const SCENARIOS: [&str; 7] = ["ingest", "import", "engine", "timers", "restart", "reload", "footprint"];
 
 #[test]
 fn bench_quick_runs_every_scenario_and_writes_json() {
