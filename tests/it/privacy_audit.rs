@@ -7,23 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::write_definitions;
-use crate::privacy_support::{Node, VIEWER, settings_with_roles};
-
-const FLOW: &str = "id: flow
-channel: sms
-steps:
-  - { id: hello, send: { template: hello.j2 } }
-  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
-  - { id: bye, end: done }
-";
-
-const MAIL: &str = "id: mail
-channel: email
-steps:
-  - { id: hello, send: { template: hello.j2 } }
-  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
-  - { id: bye, end: done }
-";
+use crate::privacy_support::{Node, VIEWER, listening, settings_with_roles};
 
 async fn audit(node: &Node) -> Vec<Value> {
     let (status, page) = node.get("/v1/audit?limit=1000").await;
@@ -34,7 +18,11 @@ async fn audit(node: &Node) -> Vec<Value> {
 #[tokio::test]
 async fn a_viewers_reads_are_audited_and_only_admins_read_the_audit_log() {
     let dir = tempfile::tempdir().unwrap();
-    write_definitions(dir.path(), &[("flow", FLOW), ("mail", MAIL)], &[("hello.j2", "Bonjour !")]);
+    write_definitions(
+        dir.path(),
+        &[("flow", &listening("flow", "sms")), ("mail", &listening("mail", "email"))],
+        &[("hello.j2", "Bonjour !")],
+    );
     let node = Node::start(settings_with_roles(dir.path())).await;
     let (phone, email) = ("+33611440001", "audit.person@example.org");
     let id = node.import(json!({"workflow": "flow", "name": "Zoé Audit", "phone": phone, "email": email})).await;

@@ -4,16 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::write_definitions;
-use crate::privacy_support::{Node, files_under, settings_with_roles};
-
-const FLOW: &str = "id: flow
-channel: sms
-steps:
-  - { id: hello, send: { template: hello.j2 } }
-  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
-  - { id: bye, end: done }
-";
+use crate::privacy_support::{Node, files_under, one_flow};
 
 fn phone(i: usize) -> String {
     format!("+336{:08}", 12_000_000 + i)
@@ -34,8 +25,7 @@ fn holding(dir: &std::path::Path, needle: &str) -> usize {
 #[tokio::test]
 async fn after_compaction_no_file_names_an_erased_person() {
     let dir = tempfile::tempdir().unwrap();
-    write_definitions(dir.path(), &[("flow", FLOW)], &[("hello.j2", "Bonjour !")]);
-    let settings = settings_with_roles(dir.path());
+    let settings = one_flow(dir.path());
     let data = settings.data_dir.clone();
     let node = Node::start(settings.clone()).await;
     for chunk in (0..1000).collect::<Vec<_>>().chunks(250) {

@@ -10,21 +10,8 @@ use qualifyd::store::{Batch, Op, PrivacyRequest, RequestKind, RequestStatus, Sle
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{ADMIN, write_definitions};
-use crate::privacy_support::{Node, files_under, settings_with_roles};
-
-const FLOW: &str = "id: flow
-channel: sms
-steps:
-  - { id: hello, send: { template: hello.j2 } }
-  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
-  - { id: bye, end: done }
-";
-
-fn setup(dir: &std::path::Path) -> Settings {
-    write_definitions(dir, &[("flow", FLOW)], &[("hello.j2", "Bonjour !")]);
-    settings_with_roles(dir)
-}
+use crate::harness::ADMIN;
+use crate::privacy_support::{Node, files_under, one_flow};
 
 /// The stopped daemon's store, opened offline once its last tasks let go of it.
 async fn offline(settings: &Settings) -> SledStore {
@@ -50,7 +37,7 @@ fn holding(dir: &std::path::Path, needle: &[u8]) -> usize {
 #[tokio::test]
 async fn an_erasure_cut_short_after_its_record_is_finished_and_completed_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = setup(dir.path());
+    let settings = one_flow(dir.path());
     let node = Node::start(settings.clone()).await;
     let id = node.import(json!({"workflow": "flow", "name": "Ada Crash", "phone": "+33612340001"})).await;
     node.stop().await;
@@ -96,7 +83,7 @@ async fn an_erasure_cut_short_after_its_record_is_finished_and_completed_at_the_
 #[tokio::test]
 async fn after_compaction_nothing_of_a_rectified_value_survives_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = setup(dir.path());
+    let settings = one_flow(dir.path());
     let (old, new) = ("ada.old@rectify.example.org", "ada.new@rectify.example.org");
     let node = Node::start(settings.clone()).await;
     let id = node.import(json!({"workflow": "flow", "name": "Ada", "phone": "+33612340002", "email": old})).await;

@@ -7,28 +7,16 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::harness::write_definitions;
-use crate::privacy_support::{Node, settings_with_roles};
-
-const SMS: &str = "id: sms
-channel: sms
-steps:
-  - { id: hello, send: { template: hello.j2 } }
-  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
-  - { id: bye, end: done }
-";
-
-const MAIL: &str = "id: mail
-channel: email
-steps:
-  - { id: hello, send: { template: hello.j2 } }
-  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
-  - { id: bye, end: done }
-";
+use crate::privacy_support::{Node, listening, settings_with_roles};
 
 const SHARED: &str = "contact@acme-shared.fr";
 
 fn definitions(dir: &std::path::Path) {
-    write_definitions(dir, &[("sms", SMS), ("mail", MAIL)], &[("hello.j2", "Bonjour {{ prospect.first_name }} !")]);
+    write_definitions(
+        dir,
+        &[("sms", &listening("sms", "sms")), ("mail", &listening("mail", "email"))],
+        &[("hello.j2", "Bonjour {{ prospect.first_name }} !")],
+    );
 }
 
 async fn two_people_sharing_an_email(node: &Node) -> (String, String) {

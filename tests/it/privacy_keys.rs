@@ -10,21 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::harness::write_definitions;
-use crate::privacy_support::{Node, settings_with_roles};
-
-const FLOW: &str = "id: flow
-channel: sms
-steps:
-  - { id: hello, send: { template: hello.j2 } }
-  - { id: wait, wait_reply: { timeout: 30d, on_timeout: bye } }
-  - { id: bye, end: done }
-";
-
-fn setup(dir: &std::path::Path) -> Settings {
-    write_definitions(dir, &[("flow", FLOW)], &[("hello.j2", "Bonjour !")]);
-    settings_with_roles(dir)
-}
+use crate::privacy_support::{Node, one_flow};
 
 /// Removes `id`'s wrapped key from its bucket file, as a lost or partially restored file would.
 fn lose_key(data: &std::path::Path, id: &str) {
@@ -38,7 +24,7 @@ fn lose_key(data: &std::path::Path, id: &str) {
 #[tokio::test]
 async fn a_missing_data_key_damages_only_its_prospect_which_stays_erasable() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = setup(dir.path());
+    let settings = one_flow(dir.path());
     let node = Node::start(settings.clone()).await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -87,7 +73,7 @@ fn with_key(mut settings: Settings, key: &qualifyd::privacy::SecretKey) -> Setti
 async fn a_rotated_master_key_keeps_every_prospect_and_suppression_and_refuses_the_old_key() {
     let dir = tempfile::tempdir().unwrap();
     let (old, new) = (qualifyd::privacy::SecretKey::generate(), qualifyd::privacy::SecretKey::generate());
-    let base = setup(dir.path());
+    let base = one_flow(dir.path());
     let node = Node::start(with_key(base.clone(), &old)).await;
     let kept = node.import(json!({"workflow": "flow", "name": "Marie Dupont", "phone": "+33611000001"})).await;
     let (status, answer) = node.post("/v1/privacy/object", &json!({"phone": "+33611000002"})).await;

@@ -17,6 +17,26 @@ pub const OPERATOR: &str = "privacy-operator-token";
 pub const VIEWER: &str = "privacy-viewer-token";
 pub const SECS_10: Duration = Duration::from_secs(10);
 
+/// A workflow `id` on `channel` that greets (`hello.j2`), waits 30 days for a reply, and ends.
+pub fn listening(id: &str, channel: &str) -> String {
+    format!(
+        "id: {id}
+channel: {channel}
+steps:
+  - {{ id: hello, send: {{ template: hello.j2 }} }}
+  - {{ id: wait, wait_reply: {{ timeout: 30d, on_timeout: bye }} }}
+  - {{ id: bye, end: done }}
+"
+    )
+}
+
+/// Writes the SMS workflow `flow` ([`listening`], greeting "Bonjour !") into `dir` and returns
+/// the settings with every role.
+pub fn one_flow(dir: &Path) -> Settings {
+    crate::harness::write_definitions(dir, &[("flow", &listening("flow", "sms"))], &[("hello.j2", "Bonjour !")]);
+    settings_with_roles(dir)
+}
+
 /// The harness settings plus an operator and a viewer token.
 pub fn settings_with_roles(dir: &Path) -> Settings {
     let mut settings = settings_for(dir);
