@@ -60,19 +60,20 @@ async fn after_compaction_no_file_names_an_erased_person() {
     assert!(report.entries > 900, "{report:?}");
     let left: Vec<String> = (0..100).flat_map(hashes).filter(|h| holding(&store, h) > 0).collect();
     assert!(left.is_empty(), "{} erased hashes survive compaction (before: {before} hits)", left.len());
-    for i in (100..1000).step_by(100) {
-        for hash in hashes(i) {
-            assert!(holding(&store, &hash) > 0, "a kept person's index is gone: {i}");
-        }
-    }
     for i in [0, 99] {
         assert_eq!(holding(&store, &phone(i)) + holding(&store, &email(i)), 0, "plaintext of person {i}");
     }
 
     // The compacted store opens and serves the others.
+    // (Checked through the API, not by grepping: sled stores keys prefix-compressed within a
+    // page, so a kept hash need not appear whole in the files.)
     let node = Node::start(settings).await;
-    let (status, export) = node.post("/v1/privacy/export", &json!({"phone": phone(500)})).await;
-    assert_eq!(status, reqwest::StatusCode::OK, "{export}");
+    for i in (100..1000).step_by(100) {
+        for body in [json!({"phone": phone(i)}), json!({"email": email(i)})] {
+            let (status, export) = node.post("/v1/privacy/export", &body).await;
+            assert_eq!(status, reqwest::StatusCode::OK, "a kept person's index is gone: {i}: {export}");
+        }
+    }
     let (status, _) = node.post("/v1/privacy/export", &json!({"phone": phone(5)})).await;
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
     node.stop().await;
