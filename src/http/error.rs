@@ -58,6 +58,12 @@ impl Error {
         )
     }
 
+    /// The store takes no more writes (full or failing disk): nothing was acknowledged; retry
+    /// against the restarted daemon.
+    pub fn store_unavailable(reason: impl Into<String>) -> Error {
+        Error::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", reason)
+    }
+
     /// Logs `cause` at ERROR with `context` (what was being done) and answers a 500 that does not
     /// leak it.
     pub fn internal(context: &str, cause: &dyn fmt::Display) -> Error {
@@ -111,6 +117,7 @@ impl From<engine::Error> for Error {
                 "the daemon is shutting down: retry against the restarted daemon",
             ),
             engine::Error::Ambiguous(message) => Error::new(StatusCode::CONFLICT, "ambiguous_subject", message),
+            engine::Error::Store(crate::store::Error::Unavailable(reason)) => Error::store_unavailable(reason),
             engine::Error::Store(err) => Error::internal("the engine failed", &err),
         }
     }
@@ -173,6 +180,8 @@ mod tests {
         assert_eq!(invalid.message(), "unknown workflow `x`");
         let down = Error::from(engine::Error::ShuttingDown);
         assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let full = Error::from(engine::Error::Store(crate::store::Error::Unavailable("disk full".into())));
+        assert_eq!((full.status(), full.code()), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
     }
 
     #[tokio::test]
