@@ -75,3 +75,21 @@ async fn a_viewers_reads_are_audited_and_only_admins_read_the_audit_log() {
     assert!(propagated["detail"].as_str().unwrap().contains("StopWord"), "{propagated}");
     node.stop().await;
 }
+
+/// Every non-read request is audited, refused ones too: a viewer trying to import is on record.
+#[tokio::test]
+async fn a_forbidden_request_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    write_definitions(dir.path(), &[("flow", FLOW)], &[("hello.j2", "Bonjour !")]);
+    let node = Node::start(settings_with_roles(dir.path())).await;
+    let body = json!({"workflow": "flow", "phone": "+33611440009"});
+    let (status, answer) = node.call(Method::POST, VIEWER, "/v1/prospects", Some(&body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let records = audit(&node).await;
+    let refused = records
+        .iter()
+        .find(|r| r["actor"] == "wall" && r["action"] == "POST /v1/prospects")
+        .unwrap_or_else(|| panic!("the refused import is not in the audit log: {records:#?}"));
+    assert!(refused["detail"].as_str().unwrap().contains("answered 403"), "{refused}");
+    assert!(!serde_json::to_string(&records).unwrap().contains("+33611440009"));
+}
