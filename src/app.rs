@@ -56,6 +56,8 @@ pub struct RunningApp {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     _watch: WatchGuard,
+    store_health: Arc<crate::store::Health>,
+    data_dir: PathBuf,
 }
 
 /// The process-wide Prometheus recorder, installed on first use. Shared by every daemon started
@@ -149,8 +151,10 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         max_text_bytes: settings.limits.max_text_bytes,
         max_id_bytes: settings.limits.max_id_bytes,
     };
+    config.journal = Some(settings.data_dir.join(JOURNAL_FILE));
     let workflows = catalog.workflows.len();
     let engine = Engine::start(store.clone(), config, catalog, drivers).await?;
+    let store_health = engine.store_health();
     engine.start_retention(&settings.retention.sweep_cron, settings.timezone);
     tracing::info!(workflows, "catalog loaded");
 
@@ -225,6 +229,8 @@ pub async fn start(settings: Settings) -> Result<RunningApp, Error> {
         stop,
         servers,
         _watch: watch,
+        store_health,
+        data_dir: settings.data_dir.clone(),
     })
 }
 
@@ -252,6 +258,9 @@ fn check_inbound_webhook(settings: &Settings) -> Result<(), Error> {
     }
 }
 
+/// The file in `data_dir` that journals side effects performed while the store could not record them.
+pub const JOURNAL_FILE: &str = "performed.journal";
+
 /// The file in `data_dir` a generated admin token is written to.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
@@ -272,6 +281,19 @@ fn write_token_file(path: &Path, token: &str) -> Result<PathBuf, Error> {
     std::fs::rename(&temporary, path).map_err(failed)?;
     Ok(path.to_path_buf())
 }
+
+/// How the daemon ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// On a signal, everything flushed.
+    Clean,
+    /// A write failed (full or failing disk): nothing after it was acknowledged; the process must
+    /// exit (status [`EXIT_STORE_FAILED`]) and be restarted to write again.
+    StoreFailed(String),
+}
+
+/// The exit status after a failed write (EX_TEMPFAIL): restart me once the disk takes writes.
+pub const EXIT_STORE_FAILED: u8 = 75;
 
 /// Completes once `stop` is set.
 async fn stopped_future(mut stopped: watch::Receiver<bool>) {
@@ -298,7 +320,7 @@ impl RunningApp {
     }
 
     /// Serves until SIGINT or SIGTERM; SIGHUP reloads the definitions.
-    pub async fn run_until_signal(self) -> std::io::Result<()> {
+    pub async fn run_until_signal(self) -> std::io::Result<Stopped> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut terminate = signal(SignalKind::terminate())?;
         let mut hangup = signal(SignalKind::hangup())?;
@@ -306,6 +328,10 @@ impl RunningApp {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = terminate.recv() => break,
+                _ = self.store_health.space_back(&self.data_dir) => {
+                    tracing::error!("space is back in the data directory, but this process cannot resume writing after the failed write: exiting so the supervisor restarts qualifyd");
+                    break;
+                }
                 _ = hangup.recv() => {
                     tracing::info!("SIGHUP: reloading workflows and prompts");
                     self.reloader.request();
@@ -313,7 +339,11 @@ impl RunningApp {
             }
         }
         tracing::info!("shutting down");
+        let health = self.store_health.clone();
         self.shutdown().await;
-        Ok(())
+        Ok(match health.failure() {
+            Some(reason) => Stopped::StoreFailed(reason),
+            None => Stopped::Clean,
+        })
     }
 }

@@ -125,7 +125,19 @@ fn main() -> ExitCode {
                 }
             };
             match runtime.block_on(serve(config, listen, data_dir)) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(qualifyd::app::Stopped::Clean) => ExitCode::SUCCESS,
+                Ok(qualifyd::app::Stopped::StoreFailed(reason)) => {
+                    eprintln!("error: {reason}");
+                    eprintln!(
+                        "error: qualifyd stopped after a failed write; nothing after it was acknowledged. \
+                         It exits with status {} so the supervisor restarts it; the next start resumes \
+                         from what was durable.",
+                        qualifyd::app::EXIT_STORE_FAILED
+                    );
+                    // Not returning: dropping the runtime or the store would wait on a disk that
+                    // may never answer.
+                    std::process::exit(qualifyd::app::EXIT_STORE_FAILED.into());
+                }
                 Err(err) => {
                     eprintln!("error: {err:#}");
                     ExitCode::from(1)
@@ -139,7 +151,7 @@ async fn serve(
     config: std::path::PathBuf,
     listen: Option<std::net::SocketAddr>,
     data_dir: Option<std::path::PathBuf>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<qualifyd::app::Stopped> {
     let mut settings = match qualifyd::settings::load(&config) {
         Ok(settings) => settings,
         Err(diagnostics) => {
@@ -165,8 +177,7 @@ async fn serve(
         );
     }
     println!("qualifyd listening on http://{}", app.addr);
-    app.run_until_signal().await?;
-    Ok(())
+    Ok(app.run_until_signal().await?)
 }
 
 fn privacy_record(config: &std::path::Path) -> ExitCode {

@@ -69,11 +69,15 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
 }
 
 async fn attempt(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
+    if inner.writer.health().failure().is_some() {
+        // Its result could not be recorded: the outbox keeps it for the next start.
+        return Ok(());
+    }
     let Some(entry) = inner.store.outbox_entry(action_id)? else { return Ok(()) };
     let Some(state) = inner.store.prospect(&entry.prospect)? else {
         let mut batch = Batch::new();
         batch.push(Op::DeleteOutbox { action_id: action_id.to_string() });
-        inner.store.apply(batch)?;
+        inner.writer.apply(batch).await?;
         return Ok(());
     };
     // Suppressed recipients and restricted prospects: withheld, not performed.
@@ -93,6 +97,40 @@ async fn attempt(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
         return Ok(());
     }
     let result = run_action(inner, &entry, &state).await;
+    let performed = match &result {
+        Ok(Outcome::Sent { provider_id }) => Some(provider_id.clone()),
+        Ok(Outcome::Done) => Some(String::new()),
+        Ok(Outcome::Ai(_)) | Err(_) => None,
+    };
+    let recorded = record(inner, action_id, entry, state, result).await;
+    if let (Err(err), Some(provider_id)) = (&recorded, performed) {
+        // Performed, but the store cannot say so: the journal keeps it from being done twice.
+        let noted = inner
+            .journal
+            .as_ref()
+            .map(|journal| journal.note(&super::journal::Entry { action_id: action_id.to_string(), provider_id }));
+        match noted {
+            Some(Ok(())) => {
+                tracing::warn!(action = %action_id, error = %err, "a side effect's result is journaled until the store takes writes again")
+            }
+            Some(Err(journal)) => {
+                tracing::error!(action = %action_id, error = %journal, "a performed side effect could not be journaled: it may be performed again at the next start")
+            }
+            None => {}
+        }
+    }
+    recorded
+}
+
+/// Commits what performing `entry` came to: its outbox entry removed with the result recorded,
+/// or a durable retry.
+async fn record(
+    inner: &Arc<Inner>,
+    action_id: &str,
+    entry: OutboxEntry,
+    state: crate::machine::ProspectState,
+    result: Result<Outcome, DriverError>,
+) -> Result<(), Error> {
     let mut batch = Batch::new();
     let mut wake = false;
     let mut woken: Vec<String> = Vec::new();
@@ -113,7 +151,7 @@ async fn attempt(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
                 ..entry.clone()
             };
             batch.push(Op::PutOutbox(Box::new(retry)));
-            inner.store.apply(batch)?;
+            inner.writer.apply(batch).await?;
             // A weak handle: a pending retry must not keep a stopped engine (and its store) alive.
             let inner = Arc::downgrade(inner);
             let action_id = action_id.to_string();
@@ -301,5 +339,40 @@ fn record_failure(inner: &Inner, batch: &mut Batch, entry: &OutboxEntry, reason:
     let seq = inner.store.next_id()?;
     let event = Event::ActionFailed { action_id: entry.action.id().to_string(), reason };
     batch.push(Op::PutInbox { prospect: entry.prospect.clone(), seq, event });
+    Ok(())
+}
+
+/// Records the results the journal kept (side effects performed while the store could not
+/// write) as if they had just come back, makes that durable, then clears the journal.
+pub(crate) async fn recover(inner: &Arc<Inner>, journaled: Vec<super::journal::Entry>) -> Result<(), Error> {
+    let Some(journal) = &inner.journal else { return Ok(()) };
+    if journaled.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Batch::new();
+    let mut wake = Vec::new();
+    for item in &journaled {
+        let Some(entry) = inner.store.outbox_entry(&item.action_id)? else { continue };
+        let outcome = match entry.action {
+            Action::Send { .. } => Outcome::Sent { provider_id: item.provider_id.clone() },
+            Action::CallAi { .. } => continue, // never journaled: asking again is harmless
+            Action::Notify { .. } | Action::Webhook { .. } => Outcome::Done,
+        };
+        batch.push(Op::DeleteOutbox { action_id: item.action_id.clone() });
+        let mut woke = false;
+        record_success(inner, &mut batch, &entry, outcome, &mut woke)?;
+        if woke {
+            wake.push(entry.prospect.clone());
+        }
+    }
+    inner.commit(batch).await?;
+    journal.clear().map_err(|e| crate::store::Error::Backend(e.to_string()))?;
+    tracing::info!(
+        count = journaled.len(),
+        "results of side effects performed before a failed write recorded from the journal"
+    );
+    for prospect in wake {
+        inner.notify(&prospect);
+    }
     Ok(())
 }

@@ -28,6 +28,22 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={hex}")
 }
 
+/// `url` as it may be logged: no userinfo (`user:password@`), no query string or fragment (they
+/// often carry a token); the scheme, host, port and path stay so the operator knows where.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let (path, hidden) = match path.find(['?', '#']) {
+        Some(at) => (&path[..at], true),
+        None => (path, false),
+    };
+    format!("{scheme}://{host}{path}{}", if hidden { "?***" } else { "" })
+}
+
 /// POSTs `body` to `url`, signed when a secret covers the URL. 2xx is delivered; 408, 429 and
 /// 5xx (and network errors) are worth retrying; any other answer is a permanent failure.
 pub async fn post(
@@ -47,8 +63,12 @@ pub async fn post(
     if let Some(secret) = drivers.webhooks.secret_for(url) {
         request = request.header(SIGNATURE_HEADER, sign(secret.expose(), timestamp, &bytes));
     }
-    let response =
-        request.body(bytes).send().await.map_err(|e| DriverError::Transient(format!("POST to webhook failed: {e}")))?;
+    // The reason is logged on retries: reqwest's own text would carry the whole URL.
+    let response = request
+        .body(bytes)
+        .send()
+        .await
+        .map_err(|e| DriverError::Transient(format!("POST to {} failed: {}", redact_url(url), e.without_url())))?;
     let status = response.status();
     if status.is_success() {
         Ok(())
@@ -62,6 +82,26 @@ pub async fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_loses_its_userinfo_and_query_string() {
+        assert_eq!(
+            redact_url("https://user:hunter2@crm.example.com/hooks/q?token=abc#x"),
+            "https://crm.example.com/hooks/q?***"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:8080/hook"), "http://127.0.0.1:8080/hook");
+        assert_eq!(redact_url("https://crm.example.com/a@b?k=v"), "https://crm.example.com/a@b?***");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[tokio::test]
+    async fn a_failed_post_says_where_without_the_secrets_in_its_url() {
+        let drivers = Drivers::embedded();
+        let url = "http://user:hunter2@127.0.0.1:9/hook?token=s3cr3t";
+        let err = post(&drivers, url, "p_1:2", &serde_json::json!({}), 0).await.unwrap_err().to_string();
+        assert!(err.contains("127.0.0.1:9/hook"), "{err}");
+        assert!(!err.contains("hunter2") && !err.contains("s3cr3t"), "{err}");
+    }
 
     #[test]
     fn the_signature_covers_the_timestamp_and_the_raw_body() {

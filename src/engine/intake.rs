@@ -146,11 +146,11 @@ impl Engine {
         // Decide and apply under the lock; wait for durability outside it, so concurrent imports
         // share one flush (group commit).
         if !batch.is_empty() {
-            self.inner.store.apply(batch).map_err(|err| (count, err.into()))?;
+            self.inner.writer.apply(batch).await.map_err(|err| (count, err.into()))?;
         }
         drop(guard);
         if !created.is_empty() {
-            self.inner.flusher.flush().await.map_err(|err| (count, err.into()))?;
+            self.inner.writer.flush().await.map_err(|err| (count, err.into()))?;
         }
         for (id, workflow) in &created {
             tracing::info!(prospect = %id, workflow = %workflow, "prospect imported");
@@ -303,7 +303,7 @@ impl Engine {
         if let Some(prospect) = self.inner.store.seen(&seen_key)? {
             drop(guard);
             // The original may still be waiting for its flush: acknowledge only once it is durable.
-            self.inner.flusher.flush().await?;
+            self.inner.writer.flush().await?;
             let prospect = Some(prospect).filter(|p| !p.is_empty());
             return Ok(InboundOutcome { prospect, duplicate: true, created: false });
         }
@@ -385,9 +385,9 @@ impl Engine {
             None => Default::default(),
         };
         batch.push(Op::PutSeen { key: seen_key, prospect: prospect.clone().unwrap_or_default() });
-        self.inner.store.apply(batch)?;
+        self.inner.writer.apply(batch).await?;
         drop(guard);
-        self.inner.flusher.flush().await?;
+        self.inner.writer.flush().await?;
         for id in &effect.notify {
             self.inner.notify(id);
         }

@@ -6,9 +6,9 @@ pub mod api;
 mod classifying;
 mod drivers;
 mod executor;
-mod flusher;
 pub mod handoff;
 mod intake;
+mod journal;
 pub mod limits;
 pub mod operator;
 mod privacy;
@@ -26,8 +26,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::catalog::{Catalog, Workflow};
-use crate::store::{Batch, Op, Store};
-use flusher::Flusher;
+use crate::store::{Batch, Op, Store, Writer};
 
 pub use drivers::{
     AiProvider, AiRequest, BoxFuture, ChannelDriver, DriverError, Drivers, Outbound, OutboxDriver, RulesProvider,
@@ -62,6 +61,8 @@ pub struct EngineConfig {
     pub privacy: PrivacyConfig,
     /// Size caps on inbound messages.
     pub limits: limits::InboundLimits,
+    /// Where performed side effects are journaled when the store cannot record them (`None`: not).
+    pub journal: Option<std::path::PathBuf>,
 }
 
 impl EngineConfig {
@@ -74,6 +75,7 @@ impl EngineConfig {
             max_in_flight_actions: 64,
             privacy: PrivacyConfig::default(),
             limits: limits::InboundLimits::default(),
+            journal: None,
         }
     }
 }
@@ -87,7 +89,9 @@ pub(crate) struct Inner {
     catalog: RwLock<Arc<Catalog>>,
     pub versions: Mutex<HashMap<(String, String), Arc<Workflow>>>,
     paused: RwLock<HashSet<String>>,
-    pub flusher: Flusher,
+    /// Every write and flush goes through it (a dedicated thread; see `store::writer`).
+    pub writer: Writer,
+    pub journal: Option<journal::Journal>,
     shards: Mutex<Vec<mpsc::UnboundedSender<String>>>,
     pub stopping: AtomicBool,
     /// Serializes imports and unknown-sender creation so one person is never entered twice.
@@ -134,9 +138,7 @@ impl Inner {
 
     /// Applies `batch` and waits until it is durable.
     pub async fn commit(&self, batch: Batch) -> Result<(), Error> {
-        self.store.apply(batch)?;
-        self.flusher.flush().await?;
-        Ok(())
+        Ok(self.writer.commit(batch).await?)
     }
 }
 
@@ -154,9 +156,18 @@ impl Engine {
             None => HashSet::new(),
         };
         let actions = Arc::new(Semaphore::new(config.max_in_flight_actions.max(1)));
+        let (journal, journaled) = match &config.journal {
+            Some(path) => {
+                let (journal, entries) = journal::Journal::open(path)
+                    .map_err(|e| Error::Store(crate::store::Error::Backend(e.to_string())))?;
+                (Some(journal), entries)
+            }
+            None => (None, Vec::new()),
+        };
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
-            flusher: Flusher::start(store.clone()),
+            writer: Writer::start(store.clone()),
+            journal,
             store,
             catalog: RwLock::new(Arc::new(Catalog::default())),
             versions: Mutex::new(HashMap::new()),
@@ -186,6 +197,7 @@ impl Engine {
         for prospect in inner.store.prospects_with_inbox()? {
             inner.notify(&prospect);
         }
+        executor::recover(&inner, journaled).await?;
         for entry in inner.store.outbox()? {
             executor::dispatch(&inner, entry.action.id().to_string());
         }
@@ -260,6 +272,16 @@ impl Engine {
         Ok(true)
     }
 
+    /// Why the store takes no more writes (a full or failing disk), if it does not.
+    pub fn store_failure(&self) -> Option<String> {
+        self.inner.writer.health().failure()
+    }
+
+    /// The store's health, shared: it changes when a write fails.
+    pub fn store_health(&self) -> Arc<crate::store::Health> {
+        self.inner.writer.health()
+    }
+
     pub fn is_workflow_paused(&self, id: &str) -> bool {
         self.inner.is_paused(id)
     }
@@ -276,7 +298,7 @@ impl Engine {
         }
         let permits = self.inner.config.max_in_flight_actions.max(1) as u32;
         let _ = self.inner.actions.acquire_many(permits).await;
-        if let Err(err) = self.inner.flusher.flush().await {
+        if let Err(err) = self.inner.writer.flush().await {
             tracing::error!(error = %err, "final flush failed");
         }
     }

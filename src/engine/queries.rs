@@ -166,6 +166,37 @@ impl Engine {
         Ok(changed)
     }
 
+    /// Remembers, durably, a provider's one-time token (Mailgun's signed `token`) with the digest
+    /// of the body it came with, until `expires` (unix seconds). Returns the digest remembered
+    /// earlier if the token was already seen and has not expired: the same body is the provider
+    /// retrying, another body is a replayed signature. Kept under a hash of the token.
+    pub async fn remember_token(
+        &self,
+        provider: &str,
+        token: &str,
+        digest: [u8; 32],
+        now: i64,
+        expires: i64,
+    ) -> Result<Option<[u8; 32]>, Error> {
+        use sha2::{Digest, Sha256};
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let key = format!("token:{provider}:{}", hex(&Sha256::digest(token.as_bytes())));
+        if let Some(held) = self.inner.store.seen(&key)?
+            && let Some((seen, until)) = held.split_once(':')
+            && until.parse::<i64>().is_ok_and(|until| until > now)
+        {
+            let mut earlier = [0u8; 32];
+            for (i, byte) in earlier.iter_mut().enumerate() {
+                *byte = seen.get(i * 2..i * 2 + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(0);
+            }
+            return Ok(Some(earlier));
+        }
+        let mut batch = Batch::new();
+        batch.push(Op::PutSeen { key, prospect: format!("{}:{expires}", hex(&digest)) });
+        self.inner.commit(batch).await?;
+        Ok(None)
+    }
+
     async fn hold_receipt(
         &self,
         provider_id: &str,

@@ -17,7 +17,7 @@ const BATCH: usize = 2_000;
 
 pub(crate) async fn run(inner: Arc<Inner>) {
     while !inner.stopping.load(Ordering::SeqCst) {
-        match step(&inner) {
+        match step(&inner).await {
             Ok(fired) if fired == BATCH => continue,
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "timer scan failed; retrying"),
@@ -27,7 +27,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 }
 
 /// Moves every due timer (up to a batch) to its prospect's inbox. Returns how many fired.
-pub(crate) fn step(inner: &Inner) -> Result<usize, Error> {
+pub(crate) async fn step(inner: &Inner) -> Result<usize, Error> {
     let due = inner.store.due_timers(Utc::now(), BATCH)?;
     if due.is_empty() {
         return Ok(0);
@@ -38,7 +38,7 @@ pub(crate) fn step(inner: &Inner) -> Result<usize, Error> {
         let seq = inner.store.next_id()?;
         batch.push(Op::PutInbox { prospect: timer.prospect.clone(), seq, event: Event::TimerFired { seq: timer.seq } });
     }
-    inner.store.apply(batch)?;
+    inner.writer.apply(batch).await?;
     let now = Utc::now();
     for timer in &due {
         let lag = (now - timer.at).num_milliseconds().max(0) as f64 / 1000.0;

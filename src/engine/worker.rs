@@ -55,7 +55,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Strin
             continue;
         }
         // Commit, then act: nothing is performed before the batches above are durable.
-        if let Err(err) = inner.flusher.flush().await {
+        if let Err(err) = inner.writer.flush().await {
             tracing::error!(error = %err, "flush failed; side effects wait in the outbox for the next start");
             continue;
         }
@@ -118,7 +118,7 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
         for (seq, _) in inbox {
             batch.push(Op::DeleteInbox { prospect: id.to_string(), seq });
         }
-        inner.store.apply(batch)?;
+        inner.writer.apply(batch).await?;
         return Ok(untouched);
     };
     let mut state = original.clone();
@@ -166,7 +166,7 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
         }
     }
     if state == original {
-        inner.store.apply(batch)?;
+        inner.writer.apply(batch).await?;
         return Ok(untouched);
     }
     sync_timer(&mut batch, &original, &state);
@@ -223,7 +223,7 @@ pub(crate) async fn process(inner: &Inner, id: &str) -> Result<Applied, Error> {
     }
     let transitions = state.transitions - original.transitions;
     batch.push(Op::PutProspect(Box::new(state)));
-    inner.store.apply(batch)?;
+    inner.writer.apply(batch).await?;
     metrics::counter!("qualifyd_transitions_total").increment(transitions);
     metrics::histogram!("qualifyd_step_latency_seconds").record(started.elapsed().as_secs_f64());
     Ok(Applied { actions: queued, wake: others, settled })

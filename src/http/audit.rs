@@ -1,4 +1,5 @@
-//! The audit trail of the admin API, in one place: a middleware (inside the auth layer) that
+//! The audit trail of the admin API, in one place: a middleware (around the auth layer, so a
+//! request refused with 403 is recorded too) that
 //! appends an audit record for every authenticated request that is not a read — imports,
 //! pauses and resumes, workflow pauses, reloads, operator messages, rectifications and every
 //! privacy request — whatever its outcome, and for every read of personal data (a prospect,
@@ -57,7 +58,7 @@ pub async fn list(
 /// The largest import answer read back for its ids (10,000 outcomes fit well below).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
-/// Middleware (`route_layer`, inside `auth::require_role`).
+/// Middleware (`route_layer`, around `auth::require_role`: the caller comes back on the answer).
 pub async fn record(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
@@ -67,9 +68,8 @@ pub async fn record(State(state): State<Shared>, req: Request, next: Next) -> Re
         return next.run(req).await;
     }
     let path = req.uri().path().to_owned();
-    let caller = req.extensions().get::<Caller>().cloned();
     let response = next.run(req).await;
-    let Some(caller) = caller else { return response };
+    let Some(caller) = response.extensions().get::<Caller>().cloned() else { return response };
     let (response, note) = note_of(&method, &route, response).await;
     let mut prospects = note.prospects;
     let id = path_id(&route, &path);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
@@ -172,7 +173,8 @@ pub fn required_role(method: &Method, route: &str) -> Role {
 }
 
 /// Middleware (`route_layer`) for the admin API: 401 without a known token, 403 when its role is
-/// not enough, else passes the request on with its [`Caller`].
+/// not enough, else passes the request on with its [`Caller`]. The answer (a 403 too) carries the
+/// [`Caller`] in its extensions for the audit layer.
 pub async fn require_role(State(auth): State<Auth>, mut req: Request, next: Next) -> Result<Response, Error> {
     let token = bearer(req.headers())?;
     let Some(caller) = auth.authenticate(token) else {
@@ -187,12 +189,16 @@ pub async fn require_role(State(auth): State<Auth>, mut req: Request, next: Next
     };
     let needed = required_role(req.method(), &route);
     if !caller.role.allows(needed) {
-        return Err(Error::forbidden(format!(
+        let mut refused = Error::forbidden(format!(
             "the token `{}` has the role `{}` but `{} {route}` needs `{needed}`: use a token with that role",
             caller.name,
             caller.role,
             req.method()
-        )));
+        ))
+        .into_response();
+        // Who was refused, for the audit layer around this one.
+        refused.extensions_mut().insert(caller);
+        return Ok(refused);
     }
     req.extensions_mut().insert(caller.clone());
     let mut response = next.run(req).await;

@@ -3,7 +3,8 @@
 //!   form carries `timestamp`, `token` and `signature` = hex(HMAC-SHA256(signing key, timestamp +
 //!   token)); a timestamp more than 15 minutes away from now is refused, and so is a token seen in
 //!   the last 15 minutes with another body (a replayed signature). The same token with the same
-//!   body is Mailgun retrying: acknowledged, applied once.
+//!   body is Mailgun retrying: acknowledged, applied once. Tokens are remembered in memory and in
+//!   the store (`Engine::remember_token`, by hash), so a restart does not forget them.
 //! - `POST /webhooks/email/postmark/{secret}` (or `/webhooks/email/postmark` with basic auth whose
 //!   password is the secret): Postmark's inbound JSON. Postmark does not sign; the secret is.
 //!
@@ -53,8 +54,24 @@ pub async fn mailgun(
     verify_mailgun(key.expose(), field("timestamp"), field("token"), field("signature"), now)
         .map_err(|why| rejected("mailgun", why))?;
     let digest: [u8; 32] = Sha256::digest(&body).into();
-    let seen =
+    let mut seen =
         state.webhooks.mailgun_tokens.lock().unwrap_or_else(|e| e.into_inner()).check(field("token"), digest, now);
+    if seen == Seen::New {
+        // Not seen by this process: maybe by the one before a restart (the store remembers).
+        let expires = now + 2 * super::providers::MAILGUN_MAX_AGE_SECS; // timestamps may be ahead too
+        seen = match state.engine.remember_token("mailgun", field("token"), digest, now, expires).await? {
+            Some(earlier) => {
+                state
+                    .webhooks
+                    .mailgun_tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .correct(field("token"), earlier);
+                if earlier == digest { Seen::Retry } else { Seen::Replay }
+            }
+            None => Seen::New,
+        };
+    }
     if seen == Seen::Replay {
         return Err(rejected("mailgun", "this token was already used by another request (a replayed signature)"));
     }

@@ -58,6 +58,12 @@ impl Error {
         )
     }
 
+    /// The store takes no more writes (full or failing disk): nothing was acknowledged; retry
+    /// against the restarted daemon.
+    pub fn store_unavailable(reason: impl Into<String>) -> Error {
+        Error::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", reason)
+    }
+
     /// Logs `cause` at ERROR with `context` (what was being done) and answers a 500 that does not
     /// leak it.
     pub fn internal(context: &str, cause: &dyn fmt::Display) -> Error {
@@ -114,6 +120,7 @@ impl From<engine::Error> for Error {
             engine::Error::Store(err @ crate::store::Error::Damaged { .. }) => {
                 Error::new(StatusCode::INTERNAL_SERVER_ERROR, "damaged_prospect", err.to_string())
             }
+            engine::Error::Store(crate::store::Error::Unavailable(reason)) => Error::store_unavailable(reason),
             engine::Error::Store(err) => Error::internal("the engine failed", &err),
         }
     }
@@ -176,6 +183,8 @@ mod tests {
         assert_eq!(invalid.message(), "unknown workflow `x`");
         let down = Error::from(engine::Error::ShuttingDown);
         assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let full = Error::from(engine::Error::Store(crate::store::Error::Unavailable("disk full".into())));
+        assert_eq!((full.status(), full.code()), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
     }
 
     #[tokio::test]

@@ -14,9 +14,13 @@ use super::{Shared, blocking};
 /// The Prometheus text exposition format.
 const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// `GET /healthz`: the process is up and serving HTTP.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// `GET /healthz`: the process is up, serving HTTP, and its store takes writes (503
+/// `store_unavailable` with the reason once a write failed, e.g. on a full disk).
+pub async fn healthz(State(state): State<Shared>) -> Result<Json<Value>> {
+    match state.engine.store_failure() {
+        Some(reason) => Err(Error::store_unavailable(reason)),
+        None => Ok(Json(json!({ "status": "ok" }))),
+    }
 }
 
 /// Who may read `/metrics`.

@@ -151,8 +151,9 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/privacy/suppression", get(ops::export_suppression).post(ops::import_suppression))
         .route("/v1/status", get(ops::status))
         .route("/v1/backup", post(ops::backup))
-        .route_layer(middleware::from_fn_with_state(shared.clone(), audit::record))
-        .route_layer(middleware::from_fn_with_state(auth, auth::require_role));
+        // The audit layer wraps the auth layer, so a refused (403) request is recorded too.
+        .route_layer(middleware::from_fn_with_state(auth, auth::require_role))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), audit::record));
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))

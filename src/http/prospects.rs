@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::auth::Caller;
+use super::auth::{Caller, Role};
 use super::error::{Error, Result};
 use super::extract::{JsonBody, QueryParams, located};
 use super::{Shared, blocking};
@@ -168,10 +168,37 @@ struct Messages<T> {
     messages: T,
 }
 
-/// `GET /v1/prospects/{id}/messages`: the conversation, oldest first.
-pub async fn messages(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response> {
-    let messages = state.engine.messages(&id)?.ok_or_else(|| no_prospect(&id))?;
+/// `GET /v1/prospects/{id}/messages`: the conversation, oldest first. A viewer gets the
+/// one-click unsubscribe tokens in the text masked (the token is the credential of `/u/{token}`).
+pub async fn messages(
+    State(state): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let mut messages = state.engine.messages(&id)?.ok_or_else(|| no_prospect(&id))?;
+    if !caller.role.allows(Role::Operator) {
+        for message in &mut messages {
+            message.text = mask_unsubscribe_tokens(&message.text);
+        }
+    }
     Ok(Json(Messages { messages }).into_response())
+}
+
+/// `text` with the token of every `/u/{token}` link replaced by `***`.
+pub fn mask_unsubscribe_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/u/") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(after.len());
+        if end > 0 {
+            out.push_str("***");
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `POST /v1/prospects/{id}/pause`: stops the automation for this prospect, naming the token.
@@ -252,6 +279,13 @@ async fn command(state: &Shared, caller: &Caller, id: &str, command: AdminComman
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsubscribe_tokens_are_masked_wherever_they_are() {
+        let text = "Stop: https://q.example/u/ab12-CD_34. Or https://q.example/u/ and /u/x9";
+        assert_eq!(mask_unsubscribe_tokens(text), "Stop: https://q.example/u/***. Or https://q.example/u/ and /u/***");
+        assert_eq!(mask_unsubscribe_tokens("no link"), "no link");
+    }
 
     fn query(limit: Option<&str>) -> ListQuery {
         ListQuery { workflow: Some(String::new()), limit: limit.map(str::to_owned), ..ListQuery::default() }

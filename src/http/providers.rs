@@ -133,6 +133,14 @@ impl ReplayGuard {
             }
         }
     }
+
+    /// Puts back the body digest a token first came with (learnt from the store after a
+    /// restart), in place of the one `check` just remembered.
+    pub fn correct(&mut self, token: &str, body_digest: [u8; 32]) {
+        if let Some((_, digest)) = self.seen.get_mut(token) {
+            *digest = body_digest;
+        }
+    }
 }
 
 /// For each person (PSID), the page's recent messages `(mid, timestamp in ms)` as Meta's echoes

@@ -7,7 +7,9 @@
 //! - A new key is appended to its bucket and fsynced before any record sealed with it is
 //!   written, so a durable record always has a durable key. Cheap: imports only append, the
 //!   buckets a batch touched are synced several at once, and concurrent creators sync outside
-//!   the file lock (their syncs share journal commits).
+//!   the file lock (their syncs share journal commits). An append or sync that fails (a full
+//!   disk) is cut back off the file and its ids freed, so the bucket stays as it was and they
+//!   can be created again.
 //! - Destroying a key rewrites only its bucket without it (temporary file, fsync, rename, fsync
 //!   of the directory), so the wrapped key's bytes are no longer in any file: records sealed
 //!   with it, wherever sled left them, cannot be read again.
@@ -225,13 +227,25 @@ impl KeyStore {
                     let wrapped = self.wrap.seal(&aad(id), key.as_bytes());
                     lines.push_str(&format!("{id} {}\n", STANDARD.encode(wrapped)));
                 }
-                files.push(self.append(&self.bucket_path(*bucket), lines.as_bytes())?);
+                match self.append(&self.bucket_path(*bucket), lines.as_bytes()) {
+                    Ok(appended) => files.push(appended),
+                    Err(err) => {
+                        self.abandon(&mut creating, &fresh, &files);
+                        return Err(err);
+                    }
+                }
             }
             (fresh, others, files)
         };
-        sync_all(&files)?;
-        if files.iter().any(|(_, _, created)| *created) {
-            self.sync_dir()?;
+        let mut synced = sync_all(&files);
+        if synced.is_ok() && files.iter().any(|appended| appended.created) {
+            synced = self.sync_dir();
+        }
+        if let Err(err) = synced {
+            let _files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+            let mut creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+            self.abandon(&mut creating, &fresh, &files);
+            return Err(err);
         }
         {
             // Lock order everywhere: `files`, then `creating`, then `keys`.
@@ -321,9 +335,10 @@ impl KeyStore {
         self.dir.join(format!("{bucket:02x}.keys"))
     }
 
-    /// Appends `bytes` to `path` (created 0600 if missing), not yet synced: returns the file to
-    /// sync and whether it was created.
-    fn append(&self, path: &Path, bytes: &[u8]) -> Result<(PathBuf, File, bool), Error> {
+    /// Appends `bytes` to `path` (created 0600 if missing), not yet synced. A failed write (a full
+    /// disk) is rolled back: the file is cut back to its length before, so no torn line is left
+    /// in front of later keys.
+    fn append(&self, path: &Path, bytes: &[u8]) -> Result<Appended, Error> {
         let existed = path.exists();
         let mut file = OpenOptions::new()
             .create(true)
@@ -331,8 +346,30 @@ impl KeyStore {
             .mode(0o600)
             .open(path)
             .map_err(|e| Error::io("opening", path, e))?;
-        file.write_all(bytes).map_err(|e| Error::io("appending to", path, e))?;
-        Ok((path.to_path_buf(), file, !existed))
+        let before = file.metadata().map_err(|e| Error::io("reading the size of", path, e))?.len();
+        if let Err(e) = file.write_all(bytes) {
+            let _ = file.set_len(before).and_then(|()| file.sync_data());
+            return Err(Error::io("appending to", path, e));
+        }
+        Ok(Appended { path: path.to_path_buf(), file, created: !existed, before })
+    }
+
+    /// Undoes a creation that failed: the appended lines are cut off again (their keys were never
+    /// used) and the ids may be created anew. Called under the `files` and `creating` locks.
+    fn abandon(
+        &self,
+        creating: &mut HashSet<String>,
+        fresh: &BTreeMap<u8, Vec<(String, SecretKey)>>,
+        files: &[Appended],
+    ) {
+        for appended in files {
+            if let Err(e) = appended.file.set_len(appended.before).and_then(|()| appended.file.sync_data()) {
+                tracing::warn!(file = %appended.path.display(), error = %e, "cutting back a failed key append; the next start drops the unused keys");
+            }
+        }
+        for (id, _) in fresh.values().flatten() {
+            creating.remove(id);
+        }
     }
 
     /// Replaces `path` atomically and durably with `bytes`.
@@ -378,9 +415,9 @@ const SYNC_THREADS: usize = 16;
 /// Syncs every appended bucket file, several at once: a batch of new keys touches up to 256
 /// buckets, and one `fdatasync` after another costs a journal commit each (an import of 1,000
 /// people spent 0.1-0.5 s here per batch), while concurrent ones share the commits.
-fn sync_all(files: &[(PathBuf, File, bool)]) -> Result<(), Error> {
-    let sync = |chunk: &[(PathBuf, File, bool)]| -> Result<(), Error> {
-        chunk.iter().try_for_each(|(path, file, _)| file.sync_data().map_err(|e| Error::io("syncing", path, e)))
+fn sync_all(files: &[Appended]) -> Result<(), Error> {
+    let sync = |chunk: &[Appended]| -> Result<(), Error> {
+        chunk.iter().try_for_each(|a| a.file.sync_data().map_err(|e| Error::io("syncing", &a.path, e)))
     };
     if files.len() <= 1 {
         return sync(files);
@@ -393,6 +430,15 @@ fn sync_all(files: &[(PathBuf, File, bool)]) -> Result<(), Error> {
             Err(panic) => std::panic::resume_unwind(panic),
         })
     })
+}
+
+/// A bucket file appended to and not yet synced.
+struct Appended {
+    path: PathBuf,
+    file: File,
+    created: bool,
+    /// Its length before the append.
+    before: u64,
 }
 
 fn bucket(id: &str) -> u8 {
@@ -506,5 +552,57 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(&bucket).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(matches!(store.create(&["a b"]), Err(Error::InvalidSubject { .. })));
+    }
+
+    /// A full disk: appends fail part-way. The bucket must be left as it was (no torn line before
+    /// later keys), the failed id creatable again once there is space, and the store must open.
+    #[test]
+    fn a_failed_append_leaves_the_bucket_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk");
+        fs::create_dir_all(&disk).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(&disk)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("SKIP keystore full disk: cannot mount a tmpfs here");
+            return;
+        }
+        let result = std::panic::catch_unwind(|| {
+            let master = SecretKey::generate();
+            let keys = disk.join("keys");
+            let store = KeyStore::open(&keys, &master).unwrap();
+            let target = bucket("p_0");
+            let mut ids = (0..).map(|n| format!("p_{n}")).filter(|id| bucket(id) == target);
+            let first = ids.next().unwrap();
+            store.create(&[first.as_str()]).unwrap();
+            let filler = disk.join("filler");
+            let mut file = File::create(&filler).unwrap();
+            while file.write_all(&[0u8; 512]).is_ok() {}
+            while file.write_all(&[0u8; 1]).is_ok() {}
+            let mut created = vec![first];
+            let failed = loop {
+                let id = ids.next().unwrap();
+                match store.create(&[id.as_str()]) {
+                    Ok(()) => created.push(id),
+                    Err(_) => break id,
+                }
+                assert!(created.len() < 500, "appends never failed on a full disk");
+            };
+            drop(file);
+            fs::remove_file(&filler).unwrap();
+            store.create(&[failed.as_str()]).unwrap();
+            let later = ids.next().unwrap();
+            store.create(&[later.as_str()]).unwrap();
+            drop(store);
+            let store = KeyStore::open(&keys, &master).unwrap();
+            for id in created.iter().chain([&failed, &later]) {
+                assert!(store.contains(id), "{id} lost");
+            }
+        });
+        let _ = std::process::Command::new("umount").arg("-l").arg(&disk).status();
+        result.unwrap();
     }
 }

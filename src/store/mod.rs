@@ -14,6 +14,7 @@ pub mod compact;
 mod keys;
 mod records;
 mod sled_store;
+pub mod writer;
 
 use chrono::{DateTime, Utc};
 
@@ -22,6 +23,7 @@ pub use records::{
     ProcessingRecord, RequestKind, RequestStatus, Suppression, UnmatchedMessage,
 };
 pub use sled_store::{DAMAGED_GAUGE, SledStore, SnapshotStats, SuppressionEntry};
+pub use writer::{Health, Writer};
 
 use crate::catalog::model::WorkflowSource;
 use crate::machine::{Event, ProspectState};
@@ -46,6 +48,9 @@ pub enum Error {
         "the data directory was written with schema version {found}, this build reads version {expected}; use a matching qualifyd release"
     )]
     SchemaMismatch { found: u32, expected: u32 },
+    /// A write failed (disk full, IO error) or stalled: this process takes no more writes.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// One write. A [`Batch`] of them is applied atomically.

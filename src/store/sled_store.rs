@@ -228,7 +228,7 @@ impl SledStore {
             }
         }
         let subjects: Vec<&str> = missing.iter().map(String::as_str).collect();
-        self.vault.create_keys(&subjects).map_err(|e| Error::Backend(format!("creating data keys: {e}")))
+        self.vault.create_keys(&subjects).map_err(|e| Error::Unavailable(format!("creating data keys: {e}")))
     }
 
     /// Adds one op to the sled batch. Index entries (timers, contacts) carry an empty value.
@@ -546,8 +546,13 @@ fn malformed(key: &[u8]) -> Error {
     Error::Corrupt { key: keys::display(key), reason: "malformed key".to_string() }
 }
 
+/// An IO error (full or failing disk; sled then refuses every later call) makes the store
+/// unavailable; anything else is a backend error.
 fn backend(doing: &str, error: sled::Error) -> Error {
-    Error::Backend(format!("{doing}: {error}"))
+    match error {
+        sled::Error::Io(_) => Error::Unavailable(format!("{doing}: {error}")),
+        _ => Error::Backend(format!("{doing}: {error}")),
+    }
 }
 
 fn backend_at(doing: &str, key: &[u8], error: sled::Error) -> Error {

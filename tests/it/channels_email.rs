@@ -134,6 +134,29 @@ async fn mailgun_refuses_bad_signatures_stale_timestamps_and_replayed_tokens() {
     assert_eq!(inbound(&messages).len(), 1, "{messages:#?}");
 }
 
+/// The replay guard outlives the process: a token seen before a restart, with another body
+/// after it, is still a replay.
+#[tokio::test]
+async fn a_mailgun_token_is_still_known_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start();
+    let daemon = start(dir.path(), &sink).await;
+    let id = daemon.api.import(json!({"workflow": "mail", "email": "ada@example.org"})).await;
+    daemon.api.wait_messages(&id, "greeting sent", |m| m.len() == 1 && m[0]["status"] == "sent").await;
+    let now = chrono::Utc::now().timestamp();
+    let in_reply_to = format!("<{id}.1@example.com>");
+    let reply =
+        |message_id: &str| mailgun_reply(&[("In-Reply-To", &in_reply_to), ("Message-Id", message_id)], "token-r", now);
+    let (status, _) = post_mailgun(&daemon.api, reply("<r1@example.org>")).await;
+    assert_eq!(status, StatusCode::OK);
+    drop(daemon); // SIGKILL
+    let daemon = DaemonProcess::start(dir.path(), sink.port).await;
+    let (status, body) = post_mailgun(&daemon.api, reply("<r2@example.org>")).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "invalid_signature"), "replayed after a restart");
+    let (status, answer) = post_mailgun(&daemon.api, reply("<r1@example.org>")).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("duplicate")), "Mailgun's own retry");
+}
+
 #[tokio::test]
 async fn postmark_replies_are_taken_with_the_url_secret_or_basic_auth() {
     let dir = tempfile::tempdir().unwrap();

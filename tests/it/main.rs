@@ -15,6 +15,7 @@ mod conversation;
 mod crash;
 mod daemon;
 mod eval;
+mod full_disk;
 mod fuzz;
 mod handoff;
 mod handoff_signed;

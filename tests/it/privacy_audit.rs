@@ -63,3 +63,47 @@ async fn a_viewers_reads_are_audited_and_only_admins_read_the_audit_log() {
     assert!(propagated["detail"].as_str().unwrap().contains("StopWord"), "{propagated}");
     node.stop().await;
 }
+
+/// Every non-read request is audited, refused ones too: a viewer trying to import is on record.
+#[tokio::test]
+async fn a_forbidden_request_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    write_definitions(dir.path(), &[("flow", &listening("flow", "sms"))], &[("hello.j2", "Bonjour !")]);
+    let node = Node::start(settings_with_roles(dir.path())).await;
+    let body = json!({"workflow": "flow", "phone": "+33611440009"});
+    let (status, answer) = node.call(Method::POST, VIEWER, "/v1/prospects", Some(&body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let records = audit(&node).await;
+    let refused = records
+        .iter()
+        .find(|r| r["actor"] == "wall" && r["action"] == "POST /v1/prospects")
+        .unwrap_or_else(|| panic!("the refused import is not in the audit log: {records:#?}"));
+    assert!(refused["detail"].as_str().unwrap().contains("answered 403"), "{refused}");
+    assert!(!serde_json::to_string(&records).unwrap().contains("+33611440009"));
+}
+
+/// A viewer reads conversations but cannot use the one-click unsubscribe links in them: the
+/// token is masked for that role, shown to operators and admins.
+#[tokio::test]
+async fn viewers_see_unsubscribe_tokens_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    write_definitions(
+        dir.path(),
+        &[("flow", &listening("flow", "sms"))],
+        &[("hello.j2", "Bonjour ! Stop: {{ unsubscribe_url }}")],
+    );
+    let node = Node::start(settings_with_roles(dir.path())).await;
+    let id = node.import(json!({"workflow": "flow", "phone": "+33611440010"})).await;
+    node.wait_for(&id, "greeted", |v| v["step"] == "wait").await;
+    let path = format!("/v1/prospects/{id}/messages");
+    let (status, admin) = node.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = admin["messages"][0]["text"].as_str().unwrap().to_string();
+    let token = text.rsplit("/u/").next().unwrap().to_string();
+    assert!(token.len() >= 16 && token != "***", "{text}");
+    let (status, viewer) = node.call(Method::GET, VIEWER, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = viewer["messages"][0]["text"].as_str().unwrap();
+    assert!(!seen.contains(&token), "a viewer sees the unsubscribe token: {seen}");
+    assert!(seen.ends_with("/u/***"), "{seen}");
+}

@@ -350,6 +350,9 @@ impl Engine {
         unmatched: &[u64],
     ) -> Result<crate::store::Erasure, Error> {
         let _locks = self.inner.locks.all(ids).await;
+        if let Some(reason) = self.inner.writer.health().failure() {
+            return Err(crate::store::Error::Unavailable(reason).into());
+        }
         let store = self.inner.store.clone();
         let (ids, unmatched) = (ids.to_vec(), unmatched.to_vec());
         let erasure = tokio::task::spawn_blocking(move || store.erase(&ids, &unmatched))
