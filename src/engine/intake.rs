@@ -34,23 +34,7 @@ fn rejected(error: String) -> ImportOutcome {
     ImportOutcome { id: None, status: ImportStatus::Rejected, error: Some(error) }
 }
 
-/// Normalises a phone number to E.164; numbers without `+` are read as French.
-pub fn normalise_phone(text: &str) -> Result<String, String> {
-    let parsed = phonenumber::parse(Some(phonenumber::country::Id::FR), text.trim())
-        .map_err(|e| format!("phone number is not valid ({e}); write it in international form such as +33612345678"))?;
-    if !phonenumber::is_valid(&parsed) {
-        return Err("phone number is not valid; write it in international form such as +33612345678".into());
-    }
-    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
-}
-
-pub fn normalise_email(text: &str) -> Result<String, String> {
-    let email = text.trim().to_lowercase();
-    match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !email.contains(' ') => Ok(email),
-        _ => Err("email address is not valid".into()),
-    }
-}
+pub use crate::machine::reach::{normalise_email, normalise_phone, timezone_of_phone};
 
 pub(crate) fn check_fields(workflow: &Workflow, fields: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
     for (name, value) in fields {
@@ -388,41 +372,14 @@ impl Engine {
 }
 
 fn contact_of(request: &ImportRequest) -> Result<Contact, String> {
-    let phone = request.phone.as_deref().filter(|p| !p.trim().is_empty()).map(normalise_phone).transpose()?;
-    let email = request.email.as_deref().filter(|e| !e.trim().is_empty()).map(normalise_email).transpose()?;
-    if let Some(tz) = &request.timezone
-        && tz.parse::<chrono_tz::Tz>().is_err()
-    {
-        return Err(format!("unknown timezone `{tz}`; use an IANA name such as `Europe/Paris`"));
-    }
-    let timezone =
-        request.timezone.clone().or_else(|| phone.as_deref().and_then(timezone_of_phone).map(str::to_string));
-    Ok(Contact {
+    crate::machine::reach::normalise_contact(Contact {
         name: request.name.clone(),
-        phone,
-        email,
-        messenger_psid: request.messenger_psid.clone().filter(|p| !p.trim().is_empty()),
-        timezone,
+        phone: request.phone.clone(),
+        email: request.email.clone(),
+        messenger_psid: request.messenger_psid.clone(),
+        timezone: request.timezone.clone(),
         source: request.source.clone(),
     })
-}
-
-/// The timezone of a phone number's country, for countries with a single one.
-pub fn timezone_of_phone(e164: &str) -> Option<&'static str> {
-    const PREFIXES: &[(&str, &str)] = &[
-        ("+33", "Europe/Paris"),
-        ("+32", "Europe/Brussels"),
-        ("+41", "Europe/Zurich"),
-        ("+44", "Europe/London"),
-        ("+49", "Europe/Berlin"),
-        ("+34", "Europe/Madrid"),
-        ("+39", "Europe/Rome"),
-        ("+31", "Europe/Amsterdam"),
-        ("+352", "Europe/Luxembourg"),
-        ("+351", "Europe/Lisbon"),
-        ("+353", "Europe/Dublin"),
-    ];
-    PREFIXES.iter().filter(|(prefix, _)| e164.starts_with(prefix)).max_by_key(|(p, _)| p.len()).map(|(_, tz)| *tz)
 }
 
 fn contact_from_key(key: &ContactKey) -> Contact {

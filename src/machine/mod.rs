@@ -5,6 +5,7 @@ mod action;
 mod apply;
 mod event;
 pub mod intent;
+pub mod reach;
 pub mod render;
 mod state;
 pub mod team;

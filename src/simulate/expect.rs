@@ -51,6 +51,16 @@ pub fn check(turn: &Turn, conversation: &Conversation, since: usize) -> Vec<Fail
                     .collect();
                 messages(at, "sent", wanted, &sent, &mut fail);
             }
+            Expect::Failed(wanted) => {
+                let failed: Vec<Message> = records
+                    .iter()
+                    .filter_map(|r| match r {
+                        Record::Failed { channel, text, .. } => Some(Message { channel: Some(*channel), text }),
+                        _ => None,
+                    })
+                    .collect();
+                messages(at, "failed", wanted, &failed, &mut fail);
+            }
             Expect::Notified(wanted) => {
                 let notified: Vec<Message> = records
                     .iter()

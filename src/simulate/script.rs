@@ -60,6 +60,8 @@ pub struct Expectation {
 pub enum Expect {
     /// Exactly these messages, in order, since the previous turn.
     Sent(Vec<MessageMatch>),
+    /// Exactly these failed messages (refused by the send rules), in order, since the previous turn.
+    Failed(Vec<MessageMatch>),
     /// Exactly these team notifications, in order, since the previous turn.
     Notified(Vec<MessageMatch>),
     /// These fields have these values (others are not looked at); `null`: not known.
@@ -152,6 +154,7 @@ struct RawTurn {
     say: Option<String>,
     wait: Option<String>,
     sent: Option<Vec<RawMessage>>,
+    failed: Option<Vec<RawMessage>>,
     notified: Option<Vec<RawMessage>>,
     fields: Option<BTreeMap<String, serde_json::Value>>,
     score: Option<u8>,
@@ -243,13 +246,29 @@ impl Compiler<'_> {
         for name in raw.fields.keys() {
             self.check_field(fields_node.key_position(name), name, workflow);
         }
+        let (phone, email) = (raw.phone.clone(), raw.email.clone());
         let contact = Contact {
             name: raw.name,
             phone: raw.phone,
             email: raw.email,
             messenger_psid: raw.psid,
-            timezone: raw.timezone,
+            timezone: raw.timezone.filter(|tz| tz.parse::<chrono_tz::Tz>().is_ok()),
             source: raw.source,
+        };
+        // Stored as the daemon stores an import: E.164 phone, so the window is the daemon's.
+        let contact = match crate::machine::reach::normalise_contact(contact.clone()) {
+            Ok(contact) => contact,
+            Err(message) => {
+                let key = if phone.as_deref().is_some_and(|p| crate::machine::reach::normalise_phone(p).is_err()) {
+                    "phone"
+                } else if email.is_some() {
+                    "email"
+                } else {
+                    "prospect"
+                };
+                self.at(node, key, message);
+                contact
+            }
         };
         Prospect { contact, fields: raw.fields }
     }
@@ -287,6 +306,9 @@ impl Compiler<'_> {
         if let Some(list) = raw.sent {
             expect("sent", Expect::Sent(self.messages(node, "sent", list)));
         }
+        if let Some(list) = raw.failed {
+            expect("failed", Expect::Failed(self.messages(node, "failed", list)));
+        }
         if let Some(list) = raw.notified {
             expect("notified", Expect::Notified(self.messages(node, "notified", list)));
         }
@@ -314,7 +336,7 @@ impl Compiler<'_> {
             expect("outcome", Expect::Outcome(outcome));
         }
         if act.is_none() && expectations.is_empty() && self.problems.len() == problems_before {
-            let keys = "say, wait, sent, notified, fields, score, step, status, outcome";
+            let keys = "say, wait, sent, failed, notified, fields, score, step, status, outcome";
             self.error(node.at, format!("empty turn: write `say`, `wait` or an expectation ({keys})"));
         }
         let handoffs_fail = raw.handoff.map(|h| h == RawHandoff::Fails);
