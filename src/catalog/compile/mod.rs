@@ -4,7 +4,10 @@
 mod checks;
 pub(crate) mod context;
 mod fields;
+mod lint;
 mod steps;
+#[cfg(test)]
+mod tests_lint;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -103,6 +106,7 @@ pub fn compile_workflow(
         return (None, ctx.diagnostics);
     };
     checks::check_graph(&mut ctx, &step_list, on_reply);
+    checks::check_questions_answered(&mut ctx, &step_list, templates);
     if ctx.has_errors() {
         return (None, ctx.diagnostics);
     }
