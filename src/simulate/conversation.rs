@@ -157,6 +157,11 @@ impl Conversation {
         }
     }
 
+    /// An operator's command now (take over, resume, a human message), as the admin API applies it.
+    pub fn operator(&mut self, command: crate::machine::AdminCommand) -> Result<(), Error> {
+        self.feed(Event::Admin { command })
+    }
+
     /// Moves the clock forward by `by`, firing every timer that falls due on the way, in order.
     pub fn wait(&mut self, by: Duration) -> Result<(), Error> {
         let until = self.now + by;

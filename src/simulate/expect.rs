@@ -25,6 +25,7 @@ pub fn context(turn: &Turn) -> String {
     match &turn.act {
         Some(Act::Say(text)) => format!("turn {} (after say {text:?})", turn.number),
         Some(Act::Wait(_, written)) => format!("turn {} (after wait {written})", turn.number),
+        Some(Act::Operator(operator)) => format!("turn {} (after operator {operator:?})", turn.number),
         None => format!("turn {}", turn.number),
     }
 }

@@ -48,6 +48,33 @@ pub enum Act {
     Say(String),
     /// The duration and how it was written.
     Wait(Duration, String),
+    /// An operator acts on the prospect, as through the admin API.
+    Operator(Operator),
+}
+
+/// What an operator does in a script (`operator: take_over`, `operator: hand_back`,
+/// `operator: { say: "..." }`): the admin commands `take-over`, `resume` and `send`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    /// The automation pauses; the prospect's replies are kept for when it resumes.
+    TakeOver,
+    /// The automation resumes: what was said meanwhile is read (extracted) then.
+    HandBack,
+    /// The operator writes to the prospect (a human message); the automation pauses.
+    Say(String),
+}
+
+impl Operator {
+    /// The admin command the daemon would apply.
+    pub fn command(&self) -> crate::machine::AdminCommand {
+        use crate::machine::AdminCommand;
+        match self {
+            Operator::TakeOver => AdminCommand::TakeOver,
+            Operator::HandBack => AdminCommand::Resume,
+            Operator::Say(text) => AdminCommand::SendHuman { text: text.clone() },
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -153,6 +180,7 @@ struct RawProspect {
 struct RawTurn {
     say: Option<String>,
     wait: Option<String>,
+    operator: Option<Operator>,
     sent: Option<Vec<RawMessage>>,
     failed: Option<Vec<RawMessage>>,
     notified: Option<Vec<RawMessage>>,
@@ -285,11 +313,13 @@ impl Compiler<'_> {
     fn turn(&mut self, number: usize, node: &Node, workflow: Option<&Workflow>) -> Option<Turn> {
         let raw: RawTurn = node.deserialize(self.file).map_err(|d| self.problems.push(d)).ok()?;
         let problems_before = self.problems.len();
+        let acts = [raw.say.is_some(), raw.wait.is_some(), raw.operator.is_some()];
         let act = match (raw.say, raw.wait) {
-            (Some(_), Some(_)) => {
-                self.error(node.at, "a turn either says something or waits: split `say` and `wait` in two turns");
+            _ if acts.iter().filter(|a| **a).count() > 1 => {
+                self.error(node.at, "a turn does one thing: `say`, `wait` or `operator`; split them in several turns");
                 None
             }
+            (None, None) => raw.operator.map(Act::Operator),
             (Some(text), None) => Some(Act::Say(text)),
             (None, Some(text)) => match crate::schedule::parse_duration(&text) {
                 Ok(d) => Some(Act::Wait(d, text)),
@@ -298,7 +328,7 @@ impl Compiler<'_> {
                     None
                 }
             },
-            (None, None) => None,
+            _ => None,
         };
         let mut expectations = Vec::new();
         let mut expect =
@@ -336,7 +366,7 @@ impl Compiler<'_> {
             expect("outcome", Expect::Outcome(outcome));
         }
         if act.is_none() && expectations.is_empty() && self.problems.len() == problems_before {
-            let keys = "say, wait, sent, failed, notified, fields, score, step, status, outcome";
+            let keys = "say, wait, operator, sent, failed, notified, fields, score, step, status, outcome";
             self.error(node.at, format!("empty turn: write `say`, `wait` or an expectation ({keys})"));
         }
         let handoffs_fail = raw.handoff.map(|h| h == RawHandoff::Fails);
