@@ -36,22 +36,68 @@ fn rejected(error: String) -> ImportOutcome {
 
 pub use crate::machine::reach::{normalise_email, normalise_phone, timezone_of_phone};
 
-pub(crate) fn check_fields(workflow: &Workflow, fields: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
-    for (name, value) in fields {
+/// Checks imported fields against the workflow's declarations; an enum given as one of its
+/// declared synonyms (any case) is stored as its value. Errors name the allowed values and, for
+/// an undeclared field, the declared one it is closest to.
+pub(crate) fn check_fields(
+    workflow: &Workflow,
+    fields: &mut BTreeMap<String, serde_json::Value>,
+) -> Result<(), String> {
+    for (name, value) in fields.iter_mut() {
         let Some(field) = workflow.field(name) else {
-            return Err(format!("field `{name}` is not declared by workflow `{}`", workflow.id));
+            let names = workflow.fields.iter().map(|f| f.name.as_str());
+            let suggestion = crate::diagnostic::did_you_mean_suffix(name, names.clone());
+            let declared = names.collect::<Vec<_>>().join(", ");
+            return Err(format!(
+                "field `{name}` is not declared by workflow `{}`{suggestion}; fields: {declared}",
+                workflow.id
+            ));
         };
+        if let (FieldType::Enum { values, synonyms }, Some(given)) = (&field.kind, value.as_str()) {
+            let folded = given.trim().to_lowercase();
+            let found = values.iter().find(|v| v.to_lowercase() == folded).or_else(|| {
+                synonyms.iter().find(|(_, words)| words.iter().any(|w| w.to_lowercase() == folded)).map(|(v, _)| v)
+            });
+            match found {
+                Some(canonical) => *value = serde_json::Value::String(canonical.clone()),
+                None => {
+                    let suggestion = crate::diagnostic::did_you_mean_suffix(given, values.iter().map(String::as_str));
+                    return Err(format!(
+                        "field `{name}`: `{given}` is not one of its values{suggestion}; allowed: {}",
+                        values.join(", ")
+                    ));
+                }
+            }
+            continue;
+        }
         let ok = match &field.kind {
             FieldType::Number => value.is_number(),
             FieldType::Bool => value.is_boolean(),
-            FieldType::Enum { values, .. } => value.as_str().is_some_and(|v| values.iter().any(|x| x == v)),
+            FieldType::Enum { .. } => false,
             FieldType::String | FieldType::Email | FieldType::Phone => value.is_string(),
         };
         if !ok && !value.is_null() {
-            return Err(format!("field `{name}` must be a {} value", field.kind.name()));
+            let allowed = match &field.kind {
+                FieldType::Enum { values, .. } => format!(" (one of: {})", values.join(", ")),
+                _ => String::new(),
+            };
+            return Err(format!("field `{name}` must be a {} value{allowed}", field.kind.name()));
         }
     }
     Ok(())
+}
+
+/// `Marie Dupont <marie@example.fr>` -> (`Some("Marie Dupont")`, `marie@example.fr`); a bare
+/// address stays as it is.
+pub fn split_mailbox(from: &str) -> (Option<String>, &str) {
+    let from = from.trim();
+    match (from.rfind('<'), from.ends_with('>')) {
+        (Some(open), true) => {
+            let name = from[..open].trim().trim_matches('"').trim();
+            ((!name.is_empty()).then(|| name.to_string()), &from[open + 1..from.len() - 1])
+        }
+        _ => (None, from),
+    }
 }
 
 impl Engine {
@@ -131,7 +177,7 @@ impl Engine {
 
     /// The checks that need no lock: the workflow takes imports, the contact reaches its
     /// channel, the fields are declared with their types.
-    fn vet(&self, request: ImportRequest) -> Result<Vetted, ImportOutcome> {
+    fn vet(&self, mut request: ImportRequest) -> Result<Vetted, ImportOutcome> {
         let catalog = self.catalog();
         let Some(workflow) = catalog.workflow(&request.workflow).cloned() else {
             let known: Vec<&str> = catalog.workflows.keys().map(String::as_str).collect();
@@ -155,7 +201,7 @@ impl Engine {
                 workflow.id, workflow.channel, workflow.channel
             )));
         }
-        check_fields(&workflow, &request.fields).map_err(rejected)?;
+        check_fields(&workflow, &mut request.fields).map_err(rejected)?;
         Ok((workflow, contact, request.fields))
     }
 
@@ -245,7 +291,8 @@ impl Engine {
                 ContactKey::Phone(normalise_phone(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?)
             }
             Channel::Email => {
-                ContactKey::Email(normalise_email(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?)
+                let (_, address) = split_mailbox(&message.from);
+                ContactKey::Email(normalise_email(address).map_err(|e| Error::Invalid(format!("`from`: {e}")))?)
             }
             Channel::Messenger => ContactKey::MessengerPsid(message.from.trim().to_string()),
         };
@@ -278,7 +325,11 @@ impl Engine {
                 match self.catalog().inbound_entry(message.channel).cloned().filter(|w| !self.inner.is_paused(&w.id)) {
                     Some(workflow) => {
                         let id = format!("p_{}", random_hex(8));
-                        let contact = contact_from_key(&key);
+                        let mut contact = contact_from_key(&key);
+                        // `Marie Dupont <marie@example.fr>`: the name comes with the address.
+                        if message.channel == Channel::Email {
+                            contact.name = split_mailbox(&message.from).0;
+                        }
                         let state =
                             ProspectState::new(id.clone(), &workflow, contact, BTreeMap::new(), random_hex(16), now);
                         self.push_new_prospect(&mut batch, state)?;
