@@ -27,7 +27,9 @@ async fn imports_accept_synonyms_and_explain_bad_enums_and_unknown_fields() {
     let results = batch["results"].as_array().unwrap();
     assert_eq!(results[0]["status"], "created", "{}", results[0]);
     let id = results[0]["id"].as_str().unwrap();
-    assert_eq!(daemon.prospect(id).await["fields"]["timeline"], "now", "a synonym is stored as its value");
+    let view = daemon.wait_for(id, std::time::Duration::from_secs(5), |v| v["step"] == "first_reply").await;
+    assert_eq!(view["fields"]["timeline"], "now", "a synonym is stored as its value");
+    assert_eq!(view["score"], 30, "the imported fields are scored at once: {view}");
     assert_eq!(results[1]["status"], "rejected");
     assert_eq!(
         results[1]["error"],
