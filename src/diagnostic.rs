@@ -89,19 +89,29 @@ pub fn did_you_mean_suffix<'a>(wrong: &str, candidates: impl IntoIterator<Item =
     }
 }
 
+/// Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`: a swap (`nwo` for
+/// `now`) is one typo, not two.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            current[j + 1] = (previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    previous[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j - 1] + cost).min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -112,5 +122,6 @@ mod tests {
     fn suggests_close_names_only() {
         assert_eq!(did_you_mean("tempalte", ["template", "channel"]), Some("template"));
         assert_eq!(did_you_mean("xyz", ["template", "channel"]), None);
+        assert_eq!(did_you_mean("nwo", ["now", "later"]), Some("now"));
     }
 }

@@ -2,6 +2,7 @@
 //! (`build`, pure) into an immutable [`Catalog`] plus every diagnostic, sorted by file and line.
 
 pub mod compile;
+pub mod lexer;
 pub mod model;
 mod raw;
 pub mod templates;
@@ -131,6 +132,24 @@ pub fn build(sources: &Sources, options: &CompileOptions) -> BuildOutcome {
             ));
         }
     }
+    for (name, text) in &sources.templates {
+        if !compiled.contains(name) {
+            continue; // Its syntax error is reported.
+        }
+        for (kind, word, offset) in lexer::callables(&lexer::template_blocks(text)) {
+            if compiled.knows(kind, &word) {
+                continue;
+            }
+            let suggestion = crate::diagnostic::did_you_mean_suffix(&word, compiled.known_names(kind));
+            let message =
+                format!("template uses unknown {} `{word}`{suggestion}: it would fail when rendered", kind.name());
+            diagnostics.push(Diagnostic::error(
+                &sources.prompts_dir.join(name),
+                offset_position(text, offset),
+                message,
+            ));
+        }
+    }
     let set = TemplateSet { dir: &sources.prompts_dir, sources: &sources.templates, compiled: &compiled };
     let mut workflows = BTreeMap::new();
     let mut failed = false;
@@ -166,7 +185,7 @@ pub fn build(sources: &Sources, options: &CompileOptions) -> BuildOutcome {
 }
 
 /// Line and column (in characters) of a byte offset into `text`.
-fn offset_position(text: &str, offset: usize) -> Position {
+pub(crate) fn offset_position(text: &str, offset: usize) -> Position {
     let mut end = offset.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;

@@ -86,10 +86,21 @@ impl Templates {
         self.env.get_template(name).is_ok()
     }
 
-    /// Top-level names a template uses that the context does not provide.
+    /// Top-level names a template uses that the context does not provide (a called name is
+    /// left to the unknown-function check).
     pub fn unknown_variables(&self, name: &str) -> Vec<String> {
+        use crate::catalog::lexer::{Callable, callables, template_blocks};
         match self.env.get_template(name) {
-            Ok(template) => unknown(template.undeclared_variables(false), TEMPLATE_VARIABLES),
+            Ok(template) => {
+                let called: Vec<String> = callables(&template_blocks(template.source()))
+                    .into_iter()
+                    .filter(|(kind, _, _)| *kind == Callable::Function)
+                    .map(|(_, word, _)| word)
+                    .collect();
+                let mut unknown = unknown(template.undeclared_variables(false), TEMPLATE_VARIABLES);
+                unknown.retain(|v| !called.contains(v));
+                unknown
+            }
             Err(_) => Vec::new(),
         }
     }
@@ -116,6 +127,119 @@ impl Templates {
     pub fn eval(&self, source: &str, context: &Value) -> Result<Value, String> {
         let expr = self.expressions.compile_expression(source).map_err(|e| describe(&e))?;
         expr.eval(context).map_err(|e| describe(&e))
+    }
+}
+
+/// Names minijinja provides, as candidates for a "did you mean" (each is confirmed by
+/// [`Templates::knows`] before it is suggested).
+const BUILT_IN_NAMES: &[&str] = &[
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "chain",
+    "count",
+    "d",
+    "default",
+    "dictsort",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "urlencode",
+    "zip",
+    "defined",
+    "undefined",
+    "none",
+    "escaped",
+    "boolean",
+    "odd",
+    "even",
+    "divisibleby",
+    "number",
+    "integer",
+    "sequence",
+    "iterable",
+    "mapping",
+    "sameas",
+    "eq",
+    "equalto",
+    "ne",
+    "lt",
+    "lessthan",
+    "le",
+    "gt",
+    "greaterthan",
+    "ge",
+    "in",
+    "true",
+    "false",
+    "filter",
+    "test",
+    "startingwith",
+    "endingwith",
+    "range",
+    "dict",
+    "namespace",
+    "debug",
+];
+
+impl Templates {
+    /// Whether minijinja knows the filter, test or function `name` (it would fail at render
+    /// time with "unknown filter" otherwise). Probed on a bare environment: no template runs.
+    pub fn knows(&self, kind: crate::catalog::lexer::Callable, name: &str) -> bool {
+        use crate::catalog::lexer::Callable;
+        let probe = match kind {
+            Callable::Filter => format!("{{{{ x | {name} }}}}"),
+            Callable::Test => format!("{{{{ x is {name} }}}}"),
+            Callable::Function => format!("{{{{ {name}() }}}}"),
+        };
+        let unknown = match kind {
+            Callable::Filter => minijinja::ErrorKind::UnknownFilter,
+            Callable::Test => minijinja::ErrorKind::UnknownTest,
+            Callable::Function => minijinja::ErrorKind::UnknownFunction,
+        };
+        let env = new_environment();
+        !matches!(env.render_str(&probe, minijinja::context! { x => 1 }), Err(e) if e.kind() == unknown)
+    }
+
+    /// The names of `kind` minijinja knows, for suggestions.
+    pub fn known_names(&self, kind: crate::catalog::lexer::Callable) -> Vec<&'static str> {
+        BUILT_IN_NAMES.iter().copied().filter(|n| self.knows(kind, n)).collect()
     }
 }
 

@@ -69,9 +69,7 @@ impl SmtpDriver {
     /// The email for this send, and its `Message-ID` without the angle brackets.
     fn compose(&self, message: &Outbound<'_>) -> Result<(Message, String), DriverError> {
         let prospect = message.prospect;
-        let Some(address) = prospect.contact.email.as_deref() else {
-            return Err(DriverError::Permanent(format!("prospect {} has no email address", prospect.id)));
-        };
+        let address = message.address()?;
         let address = address
             .parse()
             .map_err(|_| DriverError::Permanent(format!("prospect {}'s email address is not valid", prospect.id)))?;

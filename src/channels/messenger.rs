@@ -5,7 +5,6 @@
 //! Messenger is not a cold-outreach channel: a page may answer a person only within 24 hours of
 //! that person's last message. Outside that window nothing is sent and the send fails for good.
 
-use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -14,13 +13,7 @@ use super::{redact, transport_failure};
 use crate::engine::{BoxFuture, ChannelDriver, DriverError, Outbound};
 use crate::settings::{GraphSettings, Secret};
 
-/// The reason given for a send outside the standard messaging window.
-pub const OUTSIDE_WINDOW: &str = "outside Messenger's 24-hour window: Messenger is not a cold-outreach channel";
-
-/// How long after a person's last message the page may answer with `messaging_type: RESPONSE`.
-pub fn response_window() -> Duration {
-    Duration::hours(24)
-}
+pub use crate::machine::reach::OUTSIDE_MESSENGER_WINDOW as OUTSIDE_WINDOW;
 
 pub struct MessengerDriver {
     http: reqwest::Client,
@@ -62,16 +55,8 @@ impl MessengerDriver {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> Result<String, DriverError> {
-        let prospect = message.prospect;
-        let Some(psid) = prospect.contact.messenger_psid.as_deref() else {
-            return Err(DriverError::Permanent(format!("prospect {} has no Messenger id (PSID)", prospect.id)));
-        };
-        // The window opens with the person's last message on Messenger, not on any channel.
-        let last = prospect.last_inbound_by_channel.get(&crate::channel::Channel::Messenger);
-        let open = last.is_some_and(|at| Utc::now() - *at < response_window());
-        if !open {
-            return Err(DriverError::Permanent(OUTSIDE_WINDOW.to_string()));
-        }
+        // No PSID, or outside the 24-hour window: refused by the shared send rules.
+        let psid = message.address()?;
         let body = json!({
             "recipient": { "id": psid },
             "messaging_type": "RESPONSE",

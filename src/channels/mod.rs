@@ -179,12 +179,35 @@ mod tests {
     async fn a_prospect_without_the_channel_contact_fails_for_good_without_a_request() {
         let state = prospect(Contact::default());
         for (channel, driver) in drivers() {
-            let outbound = Outbound { action_id: "p_1:1", prospect: &state, channel, text: "hi" };
+            let outbound = Outbound { action_id: "p_1:1", prospect: &state, channel, text: "hi", at: Utc::now() };
             match driver.send(outbound).await {
                 Err(DriverError::Permanent(reason)) => assert!(reason.contains("p_1 has no"), "{channel}: {reason}"),
                 other => panic!("{channel}: {other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn the_outbox_driver_applies_the_same_send_rules() {
+        let state = prospect(Contact { messenger_psid: Some("psid".into()), ..Contact::default() });
+        for channel in [Channel::Sms, Channel::Email, Channel::Messenger] {
+            let outbound = Outbound { action_id: "p_1:1", prospect: &state, channel, text: "hi", at: Utc::now() };
+            let reason = match OutboxDriver.send(outbound).await {
+                Err(DriverError::Permanent(reason)) => reason,
+                other => panic!("{channel}: {other:?}"),
+            };
+            let expected = match channel {
+                Channel::Sms => "prospect p_1 has no phone number",
+                Channel::Email => "prospect p_1 has no email address",
+                Channel::Messenger => messenger::OUTSIDE_WINDOW,
+            };
+            assert_eq!(reason, expected);
+        }
+        let mut state = state;
+        state.last_inbound_by_channel.insert(Channel::Messenger, Utc::now());
+        let outbound =
+            Outbound { action_id: "p_1:1", prospect: &state, channel: Channel::Messenger, text: "hi", at: Utc::now() };
+        assert_eq!(OutboxDriver.send(outbound).await.unwrap(), "outbox-p_1:1");
     }
 
     #[tokio::test]
@@ -200,7 +223,13 @@ mod tests {
                 state.last_inbound_by_channel.insert(Channel::Messenger, at);
             }
             state.last_inbound_at = last_inbound;
-            let outbound = Outbound { action_id: "p_1:1", prospect: &state, channel: Channel::Messenger, text: "hi" };
+            let outbound = Outbound {
+                action_id: "p_1:1",
+                prospect: &state,
+                channel: Channel::Messenger,
+                text: "hi",
+                at: Utc::now(),
+            };
             match driver.send(outbound).await {
                 Err(DriverError::Permanent(reason)) => assert_eq!(reason, messenger::OUTSIDE_WINDOW),
                 other => panic!("{other:?}"),

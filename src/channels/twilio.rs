@@ -52,9 +52,7 @@ impl TwilioDriver {
     }
 
     async fn deliver(&self, message: Outbound<'_>) -> Result<String, DriverError> {
-        let Some(to) = message.prospect.contact.phone.as_deref() else {
-            return Err(DriverError::Permanent(format!("prospect {} has no phone number", message.prospect.id)));
-        };
+        let to = message.address()?;
         let sender = match &self.sender {
             TwilioSender::From(from) => ("From", from.as_str()),
             TwilioSender::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),

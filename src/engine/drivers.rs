@@ -35,6 +35,18 @@ pub struct Outbound<'a> {
     pub prospect: &'a ProspectState,
     pub channel: Channel,
     pub text: &'a str,
+    /// When the delivery is attempted: what the send rules (Messenger's window) are read at.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Outbound<'_> {
+    /// The prospect's address on the channel, or why the message fails for good: the one send
+    /// rule every driver applies first (`machine::reach::check_send`, also what `simulate` and
+    /// `test` apply).
+    pub fn address(&self) -> Result<&str, DriverError> {
+        crate::machine::reach::check_send(self.prospect, self.channel, self.at)
+            .map_err(|refusal| DriverError::Permanent(refusal.to_string()))
+    }
 }
 
 pub trait ChannelDriver: Send + Sync {
@@ -72,12 +84,16 @@ pub trait AiProvider: Send + Sync {
     fn name(&self) -> &'static str;
 }
 
-/// Records messages as sent without sending anything (the embedded default).
+/// Records messages as sent without sending anything (the embedded default), after the same
+/// send rules as the real drivers.
 pub struct OutboxDriver;
 
 impl ChannelDriver for OutboxDriver {
     fn send<'a>(&'a self, message: Outbound<'a>) -> BoxFuture<'a, Result<String, DriverError>> {
         Box::pin(async move {
+            // The same rules as a real driver: no contact on the channel, or outside Messenger's
+            // window, fails the message instead of recording it as sent.
+            message.address()?;
             tracing::info!(
                 prospect = %message.prospect.id,
                 action = %message.action_id,

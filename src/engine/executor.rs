@@ -236,7 +236,7 @@ async fn run_action(
     match &entry.action {
         Action::Send { action_id, channel, text, .. } => {
             let driver = inner.drivers.channel(*channel);
-            let message = Outbound { action_id, prospect: state, channel: *channel, text };
+            let message = Outbound { action_id, prospect: state, channel: *channel, text, at: Utc::now() };
             driver.send(message).await.map(|provider_id| Outcome::Sent { provider_id })
         }
         Action::CallAi { step, prompt, .. } => {

@@ -46,40 +46,70 @@ fn rejected(error: String) -> ImportOutcome {
     ImportOutcome { id: None, status: ImportStatus::Rejected, error: Some(error) }
 }
 
-/// Normalises a phone number to E.164; numbers without `+` are read as French.
-pub fn normalise_phone(text: &str) -> Result<String, String> {
-    let parsed = phonenumber::parse(Some(phonenumber::country::Id::FR), text.trim())
-        .map_err(|e| format!("phone number is not valid ({e}); write it in international form such as +33612345678"))?;
-    if !phonenumber::is_valid(&parsed) {
-        return Err("phone number is not valid; write it in international form such as +33612345678".into());
-    }
-    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
-}
+pub use crate::machine::reach::{normalise_email, normalise_phone, timezone_of_phone};
 
-pub fn normalise_email(text: &str) -> Result<String, String> {
-    let email = text.trim().to_lowercase();
-    match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !email.contains(' ') => Ok(email),
-        _ => Err("email address is not valid".into()),
-    }
-}
-
-pub(crate) fn check_fields(workflow: &Workflow, fields: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
-    for (name, value) in fields {
+/// Checks imported fields against the workflow's declarations; an enum given as one of its
+/// declared synonyms (any case) is stored as its value. Errors name the allowed values and, for
+/// an undeclared field, the declared one it is closest to.
+pub(crate) fn check_fields(
+    workflow: &Workflow,
+    fields: &mut BTreeMap<String, serde_json::Value>,
+) -> Result<(), String> {
+    for (name, value) in fields.iter_mut() {
         let Some(field) = workflow.field(name) else {
-            return Err(format!("field `{name}` is not declared by workflow `{}`", workflow.id));
+            let names = workflow.fields.iter().map(|f| f.name.as_str());
+            let suggestion = crate::diagnostic::did_you_mean_suffix(name, names.clone());
+            let declared = names.collect::<Vec<_>>().join(", ");
+            return Err(format!(
+                "field `{name}` is not declared by workflow `{}`{suggestion}; fields: {declared}",
+                workflow.id
+            ));
         };
+        if let (FieldType::Enum { values, synonyms }, Some(given)) = (&field.kind, value.as_str()) {
+            let folded = given.trim().to_lowercase();
+            let found = values.iter().find(|v| v.to_lowercase() == folded).or_else(|| {
+                synonyms.iter().find(|(_, words)| words.iter().any(|w| w.to_lowercase() == folded)).map(|(v, _)| v)
+            });
+            match found {
+                Some(canonical) => *value = serde_json::Value::String(canonical.clone()),
+                None => {
+                    let suggestion = crate::diagnostic::did_you_mean_suffix(given, values.iter().map(String::as_str));
+                    return Err(format!(
+                        "field `{name}`: `{given}` is not one of its values{suggestion}; allowed: {}",
+                        values.join(", ")
+                    ));
+                }
+            }
+            continue;
+        }
         let ok = match &field.kind {
             FieldType::Number => value.is_number(),
             FieldType::Bool => value.is_boolean(),
-            FieldType::Enum { values, .. } => value.as_str().is_some_and(|v| values.iter().any(|x| x == v)),
+            FieldType::Enum { .. } => false,
             FieldType::String | FieldType::Email | FieldType::Phone => value.is_string(),
         };
         if !ok && !value.is_null() {
-            return Err(format!("field `{name}` must be a {} value", field.kind.name()));
+            let allowed = match &field.kind {
+                FieldType::Enum { values, .. } => format!(" (one of: {})", values.join(", ")),
+                _ => String::new(),
+            };
+            return Err(format!("field `{name}` must be a {} value{allowed}", field.kind.name()));
         }
     }
     Ok(())
+}
+
+/// `Marie Dupont <marie@example.fr>` -> (`Some("Marie Dupont")`, `marie@example.fr`); a bare
+/// address stays as it is.
+pub fn split_mailbox(from: &str) -> (Option<String>, &str) {
+    let from = from.trim();
+    match (from.rfind('<'), from.ends_with('>')) {
+        (Some(open), true) => {
+            let name = from[..open].trim().trim_matches('"').trim();
+            ((!name.is_empty()).then(|| name.to_string()), &from[open + 1..from.len() - 1])
+        }
+        _ => (None, from),
+    }
 }
 
 impl Engine {
@@ -161,7 +191,7 @@ impl Engine {
 
     /// The checks that need no lock: the workflow takes imports, the contact reaches its
     /// channel, the fields are declared with their types.
-    fn vet(&self, request: ImportRequest) -> Result<Vetted, ImportOutcome> {
+    fn vet(&self, mut request: ImportRequest) -> Result<Vetted, ImportOutcome> {
         let catalog = self.catalog();
         let Some(workflow) = catalog.workflow(&request.workflow).cloned() else {
             let known: Vec<&str> = catalog.workflows.keys().map(String::as_str).collect();
@@ -185,7 +215,7 @@ impl Engine {
                 workflow.id, workflow.channel, workflow.channel
             )));
         }
-        check_fields(&workflow, &request.fields).map_err(rejected)?;
+        check_fields(&workflow, &mut request.fields).map_err(rejected)?;
         let lawfulness = Lawfulness::of_import(
             workflow.privacy.legal_basis,
             request.legal_basis.as_deref(),
@@ -293,7 +323,8 @@ impl Engine {
                 ContactKey::Phone(normalise_phone(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?)
             }
             Channel::Email => {
-                ContactKey::Email(normalise_email(&message.from).map_err(|e| Error::Invalid(format!("`from`: {e}")))?)
+                let (_, address) = split_mailbox(&message.from);
+                ContactKey::Email(normalise_email(address).map_err(|e| Error::Invalid(format!("`from`: {e}")))?)
             }
             Channel::Messenger => ContactKey::MessengerPsid(message.from.trim().to_string()),
         };
@@ -326,7 +357,11 @@ impl Engine {
                 match self.catalog().inbound_entry(message.channel).cloned().filter(|w| !self.inner.is_paused(&w.id)) {
                     Some(workflow) => {
                         let id = new_prospect_id(now);
-                        let contact = contact_from_key(&key);
+                        let mut contact = contact_from_key(&key);
+                        // `Marie Dupont <marie@example.fr>`: the name comes with the address.
+                        if message.channel == Channel::Email {
+                            contact.name = split_mailbox(&message.from).0;
+                        }
                         let mut state =
                             ProspectState::new(id.clone(), &workflow, contact, BTreeMap::new(), random_hex(16), now);
                         // They wrote first: answering them is a step they asked for.
@@ -422,41 +457,14 @@ impl Engine {
 }
 
 fn contact_of(request: &ImportRequest) -> Result<Contact, String> {
-    let phone = request.phone.as_deref().filter(|p| !p.trim().is_empty()).map(normalise_phone).transpose()?;
-    let email = request.email.as_deref().filter(|e| !e.trim().is_empty()).map(normalise_email).transpose()?;
-    if let Some(tz) = &request.timezone
-        && tz.parse::<chrono_tz::Tz>().is_err()
-    {
-        return Err(format!("unknown timezone `{tz}`; use an IANA name such as `Europe/Paris`"));
-    }
-    let timezone =
-        request.timezone.clone().or_else(|| phone.as_deref().and_then(timezone_of_phone).map(str::to_string));
-    Ok(Contact {
+    crate::machine::reach::normalise_contact(Contact {
         name: request.name.clone(),
-        phone,
-        email,
-        messenger_psid: request.messenger_psid.clone().filter(|p| !p.trim().is_empty()),
-        timezone,
+        phone: request.phone.clone(),
+        email: request.email.clone(),
+        messenger_psid: request.messenger_psid.clone(),
+        timezone: request.timezone.clone(),
         source: request.source.clone(),
     })
-}
-
-/// The timezone of a phone number's country, for countries with a single one.
-pub fn timezone_of_phone(e164: &str) -> Option<&'static str> {
-    const PREFIXES: &[(&str, &str)] = &[
-        ("+33", "Europe/Paris"),
-        ("+32", "Europe/Brussels"),
-        ("+41", "Europe/Zurich"),
-        ("+44", "Europe/London"),
-        ("+49", "Europe/Berlin"),
-        ("+34", "Europe/Madrid"),
-        ("+39", "Europe/Rome"),
-        ("+31", "Europe/Amsterdam"),
-        ("+352", "Europe/Luxembourg"),
-        ("+351", "Europe/Lisbon"),
-        ("+353", "Europe/Dublin"),
-    ];
-    PREFIXES.iter().filter(|(prefix, _)| e164.starts_with(prefix)).max_by_key(|(p, _)| p.len()).map(|(_, tz)| *tz)
 }
 
 fn contact_from_key(key: &ContactKey) -> Contact {

@@ -78,6 +78,10 @@ impl Run<'_, '_> {
                     && self.state.pending_action.is_none()
                     && self.state.timer.is_none()
                 {
+                    // Fields given at import already count: the score is known from the start.
+                    if !self.state.fields.is_empty() {
+                        self.recompute_score();
+                    }
                     self.run_from(self.current().or(Some(0)));
                 }
             }

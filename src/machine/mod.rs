@@ -6,6 +6,7 @@ mod apply;
 mod event;
 pub mod intent;
 pub mod lawfulness;
+pub mod reach;
 pub mod render;
 mod state;
 pub mod team;

@@ -317,3 +317,17 @@ fn token_usage_adds_up_per_prospect() {
     let (state, _) = h.step(&state, event, now);
     assert_eq!(state.tokens_used, 438);
 }
+
+#[test]
+fn fields_given_at_import_are_scored_on_entry() {
+    let h = Harness::new();
+    let now = monday_morning();
+    let mut state = new_state(&h.workflow, now);
+    state.fields.insert("budget".into(), serde_json::json!(1500));
+    let (state, _) = h.step(&state, Event::Entered, now);
+    assert_eq!(state.score, Some(60));
+    assert_eq!(state.score_fields.get("budget"), Some(&serde_json::json!(1500)));
+    // Without fields nothing is scored yet.
+    let (state, _) = h.step(&new_state(&h.workflow, now), Event::Entered, now);
+    assert_eq!(state.score, None);
+}

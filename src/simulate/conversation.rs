@@ -1,7 +1,8 @@
 //! [`Conversation`]: one simulated prospect driven through the real state machine on a virtual
 //! clock. It keeps the one `ProspectState`, feeds it events the way the engine would (entry,
 //! replies, timers falling due, AI answers) and records everything the machine asked for in a
-//! transcript. Nothing is sent: every channel behaves as the outbox.
+//! transcript. Nothing is sent: every channel behaves as the outbox, under the drivers' send rules
+//! (`machine::reach`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use chrono_tz::Tz;
 
 use crate::catalog::Workflow;
 use crate::channel::Channel;
+use crate::machine::reach::check_send;
 use crate::machine::render::window_for;
 use crate::machine::{Action, ActionResult, AiAnswer, Contact, Event, MachineEnv, ProspectState, TimerPurpose};
 use crate::schedule::SendWindow;
@@ -20,6 +22,9 @@ use crate::simulate::brain::Brain;
 /// How many events one input (a message, an entry, a timer) may cause before the simulation
 /// decides the workflow is spinning. The machine itself stops at 64 steps per event.
 const MAX_EVENTS_PER_INPUT: usize = 256;
+
+/// The phone number of a simulated prospect who writes by SMS without a `phone`.
+const SIMULATED_PHONE: &str = "+33600000000";
 
 /// The prospect id of every simulation; action ids read `sim:<seq>`.
 pub const PROSPECT_ID: &str = "sim";
@@ -56,6 +61,9 @@ pub enum Record {
     Received { at: DateTime<Utc>, text: String },
     /// The daemon would have sent this message (nothing leaves the machine).
     Sent { at: DateTime<Utc>, channel: Channel, text: String },
+    /// The daemon would have failed this message for good: the send rules refused it (no contact
+    /// on the channel, outside Messenger's 24-hour window), as every driver does.
+    Failed { at: DateTime<Utc>, channel: Channel, text: String, reason: String },
     /// The sales team would have been told.
     Notified { at: DateTime<Utc>, email: Option<String>, webhook: Option<String>, text: String },
     /// The prospect would have been POSTed to this URL.
@@ -72,6 +80,7 @@ impl Record {
         match self {
             Record::Received { at, .. }
             | Record::Sent { at, .. }
+            | Record::Failed { at, .. }
             | Record::Notified { at, .. }
             | Record::Webhook { at, .. }
             | Record::Answered { at, .. }
@@ -119,6 +128,7 @@ impl Conversation {
     /// The prospect writes `text` now.
     pub fn say(&mut self, text: &str) -> Result<(), Error> {
         self.transcript.push(Record::Received { at: self.now, text: text.to_string() });
+        self.known_on_channel();
         let event = Event::Inbound { channel: self.state.channel, text: text.to_string(), at: self.now };
         self.feed(event)?;
         if !self.entered {
@@ -127,6 +137,29 @@ impl Conversation {
             self.feed(Event::Entered)?;
         }
         Ok(())
+    }
+
+    /// A person who writes on a channel has an address there, as the daemon records it from the
+    /// inbound message: when the script gave none, a placeholder stands in (a French mobile
+    /// number, `prospect@example.com`, a Messenger id), so replies are not refused for want of it.
+    fn known_on_channel(&mut self) {
+        let contact = &mut self.state.contact;
+        let (slot, placeholder) = match self.state.channel {
+            Channel::Sms => (&mut contact.phone, SIMULATED_PHONE),
+            Channel::Email => (&mut contact.email, "prospect@example.com"),
+            Channel::Messenger => (&mut contact.messenger_psid, "simulated-psid"),
+        };
+        if slot.is_none() {
+            *slot = Some(placeholder.to_string());
+            if self.state.channel == Channel::Sms && contact.timezone.is_none() {
+                contact.timezone = crate::machine::reach::timezone_of_phone(SIMULATED_PHONE).map(str::to_string);
+            }
+        }
+    }
+
+    /// An operator's command now (take over, resume, a human message), as the admin API applies it.
+    pub fn operator(&mut self, command: crate::machine::AdminCommand) -> Result<(), Error> {
+        self.feed(Event::Admin { command })
     }
 
     /// Moves the clock forward by `by`, firing every timer that falls due on the way, in order.
@@ -164,6 +197,11 @@ impl Conversation {
     /// Who answers the `ai` steps.
     pub fn brain(&self) -> &Brain {
         &self.stage.brain
+    }
+
+    /// Whether the prospect is imported (rather than writing first).
+    pub fn entered_by_import(&self) -> bool {
+        self.entry == Entry::Import
     }
 
     /// Whether the prospect has entered the workflow yet.
@@ -219,7 +257,15 @@ impl Conversation {
     fn perform(&mut self, workflow: &Workflow, action: Action) -> Result<Option<Event>, Error> {
         let at = self.now;
         let record = match action {
-            Action::Send { channel, text, .. } => Record::Sent { at, channel, text },
+            // The drivers' own rule, at the virtual instant: a refused message fails.
+            Action::Send { action_id, channel, text, .. } => match check_send(&self.state, channel, at) {
+                Ok(_) => Record::Sent { at, channel, text },
+                Err(refusal) => {
+                    let reason = refusal.to_string();
+                    self.transcript.push(Record::Failed { at, channel, text, reason: reason.clone() });
+                    return Ok(Some(Event::ActionFailed { action_id, reason }));
+                }
+            },
             // A hand-off is delivered at once (as the daemon reports a 2xx), unless the script
             // says the team's destination is down: then it fails as after the last retry.
             Action::Notify { action_id, email, webhook, text } => {

@@ -25,6 +25,7 @@ pub fn context(turn: &Turn) -> String {
     match &turn.act {
         Some(Act::Say(text)) => format!("turn {} (after say {text:?})", turn.number),
         Some(Act::Wait(_, written)) => format!("turn {} (after wait {written})", turn.number),
+        Some(Act::Operator(operator)) => format!("turn {} (after operator {operator:?})", turn.number),
         None => format!("turn {}", turn.number),
     }
 }
@@ -50,6 +51,16 @@ pub fn check(turn: &Turn, conversation: &Conversation, since: usize) -> Vec<Fail
                     })
                     .collect();
                 messages(at, "sent", wanted, &sent, &mut fail);
+            }
+            Expect::Failed(wanted) => {
+                let failed: Vec<Message> = records
+                    .iter()
+                    .filter_map(|r| match r {
+                        Record::Failed { channel, text, .. } => Some(Message { channel: Some(*channel), text }),
+                        _ => None,
+                    })
+                    .collect();
+                messages(at, "failed", wanted, &failed, &mut fail);
             }
             Expect::Notified(wanted) => {
                 let notified: Vec<Message> = records

@@ -23,6 +23,9 @@ pub fn record(record: &Record, timezone: Tz) -> String {
     match record {
         Record::Received { text, .. } => format!("{at} prospect: {}", indent(text)),
         Record::Sent { channel, text, .. } => format!("{at} {channel} -> {}", indent(text)),
+        Record::Failed { channel, text, reason, .. } => {
+            format!("{at} {channel} FAILED ({reason}): {}", indent(text))
+        }
         Record::Notified { email, webhook, text, .. } => {
             let to = email.iter().chain(webhook).cloned().collect::<Vec<_>>().join(", ");
             format!("{at} notify {to}: {}", indent(text))

@@ -91,6 +91,8 @@ impl Session {
             source: Some("simulate".to_string()),
             ..Contact::default()
         };
+        // Stored as the daemon stores an import: E.164 phone, so the window is the daemon's.
+        let contact = crate::machine::reach::normalise_contact(contact).map_err(Error::Usage)?;
         let prospect = Prospect { contact, fields: Default::default() };
         let stage = crate::simulate::stage(&settings, workflow, brain);
         Ok(Session { conversation: Conversation::new(stage, prospect, entry, start), printed: 0 })
@@ -111,6 +113,17 @@ impl Session {
             "virtual clock: {}; send windows apply (a send outside the window shows as a deferred timer)",
             format::time(conversation.now(), conversation.timezone())
         )?;
+        if let Err(refusal) =
+            crate::machine::reach::check_send(conversation.state(), workflow.channel, conversation.now())
+            && matches!(refusal, crate::machine::reach::Refusal::NoContact { .. })
+            && conversation.entered_by_import()
+        {
+            writeln!(
+                out,
+                "note: {refusal}: every {} message will fail, as in the daemon (give it with --phone / --email)",
+                workflow.channel
+            )?;
+        }
         writeln!(out, "type the prospect's messages; /help lists the commands")?;
         let outcome = self.conversation.start();
         if !self.conversation.entered() {

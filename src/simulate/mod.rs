@@ -18,6 +18,8 @@ mod script;
 mod suite;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rules;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

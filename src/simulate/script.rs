@@ -48,6 +48,33 @@ pub enum Act {
     Say(String),
     /// The duration and how it was written.
     Wait(Duration, String),
+    /// An operator acts on the prospect, as through the admin API.
+    Operator(Operator),
+}
+
+/// What an operator does in a script (`operator: take_over`, `operator: hand_back`,
+/// `operator: { say: "..." }`): the admin commands `take-over`, `resume` and `send`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    /// The automation pauses; the prospect's replies are kept for when it resumes.
+    TakeOver,
+    /// The automation resumes: what was said meanwhile is read (extracted) then.
+    HandBack,
+    /// The operator writes to the prospect (a human message); the automation pauses.
+    Say(String),
+}
+
+impl Operator {
+    /// The admin command the daemon would apply.
+    pub fn command(&self) -> crate::machine::AdminCommand {
+        use crate::machine::AdminCommand;
+        match self {
+            Operator::TakeOver => AdminCommand::TakeOver,
+            Operator::HandBack => AdminCommand::Resume,
+            Operator::Say(text) => AdminCommand::SendHuman { text: text.clone() },
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -60,6 +87,8 @@ pub struct Expectation {
 pub enum Expect {
     /// Exactly these messages, in order, since the previous turn.
     Sent(Vec<MessageMatch>),
+    /// Exactly these failed messages (refused by the send rules), in order, since the previous turn.
+    Failed(Vec<MessageMatch>),
     /// Exactly these team notifications, in order, since the previous turn.
     Notified(Vec<MessageMatch>),
     /// These fields have these values (others are not looked at); `null`: not known.
@@ -151,7 +180,9 @@ struct RawProspect {
 struct RawTurn {
     say: Option<String>,
     wait: Option<String>,
+    operator: Option<Operator>,
     sent: Option<Vec<RawMessage>>,
+    failed: Option<Vec<RawMessage>>,
     notified: Option<Vec<RawMessage>>,
     fields: Option<BTreeMap<String, serde_json::Value>>,
     score: Option<u8>,
@@ -243,13 +274,29 @@ impl Compiler<'_> {
         for name in raw.fields.keys() {
             self.check_field(fields_node.key_position(name), name, workflow);
         }
+        let (phone, email) = (raw.phone.clone(), raw.email.clone());
         let contact = Contact {
             name: raw.name,
             phone: raw.phone,
             email: raw.email,
             messenger_psid: raw.psid,
-            timezone: raw.timezone,
+            timezone: raw.timezone.filter(|tz| tz.parse::<chrono_tz::Tz>().is_ok()),
             source: raw.source,
+        };
+        // Stored as the daemon stores an import: E.164 phone, so the window is the daemon's.
+        let contact = match crate::machine::reach::normalise_contact(contact.clone()) {
+            Ok(contact) => contact,
+            Err(message) => {
+                let key = if phone.as_deref().is_some_and(|p| crate::machine::reach::normalise_phone(p).is_err()) {
+                    "phone"
+                } else if email.is_some() {
+                    "email"
+                } else {
+                    "prospect"
+                };
+                self.at(node, key, message);
+                contact
+            }
         };
         Prospect { contact, fields: raw.fields }
     }
@@ -266,11 +313,13 @@ impl Compiler<'_> {
     fn turn(&mut self, number: usize, node: &Node, workflow: Option<&Workflow>) -> Option<Turn> {
         let raw: RawTurn = node.deserialize(self.file).map_err(|d| self.problems.push(d)).ok()?;
         let problems_before = self.problems.len();
+        let acts = [raw.say.is_some(), raw.wait.is_some(), raw.operator.is_some()];
         let act = match (raw.say, raw.wait) {
-            (Some(_), Some(_)) => {
-                self.error(node.at, "a turn either says something or waits: split `say` and `wait` in two turns");
+            _ if acts.iter().filter(|a| **a).count() > 1 => {
+                self.error(node.at, "a turn does one thing: `say`, `wait` or `operator`; split them in several turns");
                 None
             }
+            (None, None) => raw.operator.map(Act::Operator),
             (Some(text), None) => Some(Act::Say(text)),
             (None, Some(text)) => match crate::schedule::parse_duration(&text) {
                 Ok(d) => Some(Act::Wait(d, text)),
@@ -279,13 +328,16 @@ impl Compiler<'_> {
                     None
                 }
             },
-            (None, None) => None,
+            _ => None,
         };
         let mut expectations = Vec::new();
         let mut expect =
             |key: &str, expect: Expect| expectations.push(Expectation { at: node.key_position(key), expect });
         if let Some(list) = raw.sent {
             expect("sent", Expect::Sent(self.messages(node, "sent", list)));
+        }
+        if let Some(list) = raw.failed {
+            expect("failed", Expect::Failed(self.messages(node, "failed", list)));
         }
         if let Some(list) = raw.notified {
             expect("notified", Expect::Notified(self.messages(node, "notified", list)));
@@ -314,7 +366,7 @@ impl Compiler<'_> {
             expect("outcome", Expect::Outcome(outcome));
         }
         if act.is_none() && expectations.is_empty() && self.problems.len() == problems_before {
-            let keys = "say, wait, sent, notified, fields, score, step, status, outcome";
+            let keys = "say, wait, operator, sent, failed, notified, fields, score, step, status, outcome";
             self.error(node.at, format!("empty turn: write `say`, `wait` or an expectation ({keys})"));
         }
         let handoffs_fail = raw.handoff.map(|h| h == RawHandoff::Fails);

@@ -182,6 +182,7 @@ pub fn run_script(script: &Script, settings: &Settings, brain: Brain) -> Vec<Fai
             outcome = match &turn.act {
                 Some(Act::Say(text)) => conversation.say(text),
                 Some(Act::Wait(by, _)) => conversation.wait(*by),
+                Some(Act::Operator(operator)) => conversation.operator(operator.command()),
                 None => Ok(()),
             };
         }

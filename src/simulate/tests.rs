@@ -217,7 +217,7 @@ turns:
     let problems = compile_script(Path::new("t.yaml"), text, &catalog()).unwrap_err();
     let found: Vec<String> = problems.iter().map(|d| format!("{}:{} {}", d.line, d.column, d.message)).collect();
     let expect = [
-        ("3:5", "split `say` and `wait`"),
+        ("3:5", "a turn does one thing"),
         ("4:7", "unknown key `sayy` (did you mean `say`?)"),
         ("5:13", "no step `frist_reply` (did you mean `first_reply`?)"),
         ("6:13", "invalid duration `2 days`"),
@@ -310,4 +310,27 @@ mod fuzz {
             }
         }
     }
+}
+
+#[test]
+fn operator_turns_parse_and_exclude_other_acts() {
+    use crate::simulate::script::{Act, Operator};
+    let catalog = catalog();
+    let text = "workflow: inbound-lead\nturns:\n  - operator: take_over\n  - operator: { say: \"Bonjour, c'est Paul\" }\n  - operator: hand_back\n";
+    let script = compile_script(Path::new("workflows/tests/op.yaml"), text, &catalog).expect("compiles");
+    let acts: Vec<Option<Act>> = script.turns.iter().map(|t| t.act.clone()).collect();
+    let wanted = [Operator::TakeOver, Operator::Say("Bonjour, c'est Paul".into()), Operator::HandBack];
+    assert_eq!(acts.len(), 3);
+    for (act, wanted) in acts.iter().zip(wanted) {
+        assert!(matches!(act, Some(Act::Operator(o)) if *o == wanted), "{act:?}");
+    }
+    let both = "workflow: inbound-lead\nturns:\n  - { say: oui, operator: hand_back }\n  - operator: hand_over\n";
+    let problems: Vec<String> = compile_script(Path::new("workflows/tests/op.yaml"), both, &catalog)
+        .expect_err("two problems")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].starts_with("workflows/tests/op.yaml:3:5: error: a turn does one thing"), "{problems:?}");
+    assert!(problems[1].starts_with("workflows/tests/op.yaml:4:"), "{problems:?}");
 }

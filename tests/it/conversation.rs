@@ -103,6 +103,7 @@ fn a_replay_keeps_openai_workflows_testable_offline() {
     let script = "\
 workflow: inbound-lead
 replay: answers.replay.yaml
+prospect: { phone: \"+33612345678\" }
 turns:
   - sent: [{ contains: Bonjour ! }]
   - say: peu importe
@@ -126,7 +127,17 @@ turns:
 fn simulate_through_a_pipe() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_qualifyd"))
-        .args(["simulate", "--config", "config.example.yaml", "--workflow", "inbound-lead", "--name", "Marie Dupont"])
+        .args([
+            "simulate",
+            "--config",
+            "config.example.yaml",
+            "--workflow",
+            "inbound-lead",
+            "--name",
+            "Marie Dupont",
+            "--phone",
+            "06 12 34 56 78",
+        ])
         .current_dir(root)
         .env_remove("QUALIFYD_CONFIG")
         .stdin(Stdio::piped())

@@ -21,6 +21,7 @@ mod handoff;
 mod handoff_signed;
 mod hardening;
 mod harness;
+mod import_niceties;
 mod ops_backup;
 mod ops_deploy;
 mod ops_import;

@@ -54,6 +54,7 @@ pub(crate) fn check_expression(
             );
         }
     }
+    super::lint::check_expression_literals(ctx, source, at, fields);
 }
 
 /// Where a step can go next.
@@ -132,6 +133,66 @@ pub(crate) fn check_graph(ctx: &mut Ctx<'_>, steps: &[Step], on_reply: Option<us
                 names.join(" -> ")
             ),
         );
+    }
+}
+
+/// The end of a template's fixed text, past trailing `{% %}` tags and comments; `None` when it
+/// ends on a `{{ }}` output (unknown until rendered).
+fn last_text(template: &str) -> Option<char> {
+    let mut text = template.trim_end();
+    loop {
+        if text.ends_with("}}") {
+            return None;
+        }
+        let tag = if text.ends_with("%}") {
+            text.rfind("{%")
+        } else if text.ends_with("#}") {
+            text.rfind("{#")
+        } else {
+            return text.chars().last();
+        };
+        text = text[..tag?].trim_end();
+    }
+}
+
+/// Warns about every `send` whose text asks a question (ends with `?`) from which a path reaches
+/// an `end` without a `wait_reply`: the conversation would end on an unanswered question.
+pub(crate) fn check_questions_answered(ctx: &mut Ctx<'_>, steps: &[Step], templates: &super::TemplateSet<'_>) {
+    let successors: Vec<Vec<usize>> = steps.iter().map(successors).collect();
+    for (index, step) in steps.iter().enumerate() {
+        let StepKind::Send { template, .. } = &step.kind else { continue };
+        if templates.sources.get(template).and_then(|t| last_text(t)) != Some('?') {
+            continue;
+        }
+        let mut seen = vec![false; steps.len()];
+        let mut stack = successors[index].clone();
+        let mut end = None;
+        while let Some(i) = stack.pop() {
+            if i >= steps.len() || seen[i] {
+                continue;
+            }
+            seen[i] = true;
+            match &steps[i].kind {
+                StepKind::WaitReply { .. } | StepKind::Send { .. } => {}
+                StepKind::End { .. } => {
+                    end = Some(i);
+                    break;
+                }
+                _ => stack.extend(&successors[i]),
+            }
+        }
+        if let Some(end) = end {
+            let at = key_position(ctx, index);
+            ctx.warning(
+                at,
+                format!(
+                    "step `{}` asks a question (`{template}` ends with `?`) and a path from it reaches `end` (step `{}`) \
+                     without a `wait_reply`: the conversation can end on an unanswered question; add a `wait_reply` \
+                     after it, or close without a question",
+                    step.id, steps[end].id
+                ),
+            );
+        }
     }
 }
 

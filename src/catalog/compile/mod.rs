@@ -4,8 +4,11 @@
 mod checks;
 pub(crate) mod context;
 mod fields;
+mod lint;
 mod privacy;
 mod steps;
+#[cfg(test)]
+mod tests_lint;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -104,6 +107,7 @@ pub fn compile_workflow(
         return (None, ctx.diagnostics);
     };
     checks::check_graph(&mut ctx, &step_list, on_reply);
+    checks::check_questions_answered(&mut ctx, &step_list, templates);
     let privacy = privacy::compile_privacy(&mut ctx, raw.privacy, &step_list);
     if ctx.has_errors() {
         return (None, ctx.diagnostics);

@@ -163,6 +163,8 @@ impl StepCompiler<'_, '_, '_> {
                 let at = self.ctx.value_at(&self.here(&["send", "channel"]));
                 self.ctx.error(at, format!("channel `{channel}` is not configured in the settings (add `channels.{channel}` to the config file)"));
             }
+            let at = if send.channel.is_some() { self.here(&["send", "channel"]) } else { self.here(&["send"]) };
+            super::lint::check_send_reach(self.ctx, channel, &at);
             return Some(StepKind::Send { template: send.template, channel });
         }
         if let Some(wait) = raw.wait {
@@ -192,6 +194,9 @@ impl StepCompiler<'_, '_, '_> {
                 }
                 let p = self.here(&["set", "fields", name]);
                 check_expression(self.ctx, self.templates.compiled, expr, &p, self.fields);
+                if let Some(field) = self.fields.iter().find(|f| &f.name == name) {
+                    super::lint::check_set_type(self.ctx, expr, &p, field, self.fields);
+                }
             }
             return Some(StepKind::Set { fields: set.fields.into_iter().collect(), tags: set.tags });
         }
@@ -390,6 +395,7 @@ impl StepCompiler<'_, '_, '_> {
                 self.ctx.error(at, format!("template `{name}` uses unknown variable {names} (see {})", file.display()));
             }
             self.check_audience(name, team, at);
+            super::lint::check_template(self.ctx, self.templates, name, self.fields);
         }
     }
 

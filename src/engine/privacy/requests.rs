@@ -217,7 +217,7 @@ impl Engine {
                 state.fields.insert(name, value);
             }
         }
-        check_fields(&workflow, &state.fields).map_err(Error::Invalid)?;
+        check_fields(&workflow, &mut state.fields).map_err(Error::Invalid)?;
         let reachable = match workflow.channel {
             crate::channel::Channel::Sms => state.contact.phone.is_some(),
             crate::channel::Channel::Email => state.contact.email.is_some(),
