@@ -9,8 +9,6 @@
 //! `QUALIFYD_TORTURE_SECS=180 cargo test --test torture` (`.ci/run` does this).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +17,10 @@ use rand::Rng;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[path = "it/daemon_proc.rs"]
+mod daemon_proc;
+use daemon_proc::{Proc, config, free_port, wait_healthy};
 
 const TOKEN: &str = "torture-admin-token";
 const CLIENTS: usize = 64;
@@ -36,49 +38,6 @@ fn workflow(hook: &str) -> String {
     format!(
         "id: echo\nchannel: sms\nsteps:\n  - {{ id: greet, send: {{ template: greet.j2 }} }}\n  - {{ id: listen, wait_reply: {{ timeout: 2s, on_timeout: nudge }} }}\n  - {{ id: ack, send: {{ template: ack.j2 }} }}\n  - {{ id: hook, webhook: {{ url: \"{hook}\" }}, next: listen }}\n  - {{ id: nudge, send: {{ template: nudge.j2 }} }}\n  - {{ id: ping, webhook: {{ url: \"{hook}\" }} }}\n  - {{ id: listen_again, wait_reply: {{ timeout: 1h, on_timeout: bye }}, next: ack }}\n  - {{ id: bye, end: done }}\n"
     )
-}
-
-struct Proc(Child);
-
-impl Proc {
-    fn spawn(dir: &Path) -> Proc {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("daemon.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_qualifyd"))
-            .args(["serve", "--config"])
-            .arg(dir.join("config.yaml"))
-            .env("QUALIFYD_LOG", "warn")
-            .env_remove("QUALIFYD_ADMIN_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the qualifyd binary starts");
-        Proc(child)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill(); // SIGKILL
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str, dir: &Path) {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
-        assert!(started.elapsed() < Duration::from_secs(60), "the store did not open after a kill; log:\n{log}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn get(client: &reqwest::Client, base: &str, path: &str) -> Value {
@@ -135,15 +94,9 @@ async fn torture(duration: Duration) {
     for (name, text) in [("greet.j2", "hello"), ("ack.j2", "ack {{ last_reply }}"), ("nudge.j2", "nudge")] {
         std::fs::write(dir.join("prompts").join(name), text).unwrap();
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    std::fs::write(
-        dir.join("config.yaml"),
-        format!(
-            "listen: 127.0.0.1:{port}\npublic_url: {base}\ndata_dir: ./data\nworkflows_dir: ./workflows\nprompts_dir: ./prompts\ntimezone: UTC\nsend_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\nadmin_token: {TOKEN}\ninbound_token: {TOKEN}\nprivacy: {{ development_key: true }}\nchannels: {{ sms: {{ driver: outbox }} }}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.join("config.yaml"), config(port, "./data", TOKEN)).unwrap();
     let client = reqwest::Client::new();
     let mut daemon = Proc::spawn(dir);
     wait_healthy(&client, &base, dir).await;

@@ -119,26 +119,14 @@ pub fn redact(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use chrono::Utc;
 
     use super::*;
-    use crate::catalog::model::WorkflowSource;
-    use crate::catalog::{CompileOptions, compile_source};
     use crate::channel::Channel;
     use crate::engine::Outbound;
-    use crate::machine::{Contact, ProspectState};
+    use crate::machine::Contact;
+    use crate::machine::reach::test_prospect;
     use crate::settings::{GraphSettings, Secret, SmtpSettings, SmtpTls, TwilioSender, TwilioSettings};
-
-    fn prospect(contact: Contact) -> ProspectState {
-        let text =
-            "id: w\nchannel: sms\nsteps:\n  - { id: hi, send: { template: t.j2 } }\n  - { id: bye, end: done }\n";
-        let templates = BTreeMap::from([("t.j2".to_string(), "hi".to_string())]);
-        let source = WorkflowSource { file: "w.yaml".into(), text: text.into(), templates };
-        let workflow = compile_source(&source, &CompileOptions::default()).unwrap();
-        ProspectState::new("p_1".into(), &workflow, contact, BTreeMap::new(), "tok".into(), Utc::now())
-    }
 
     /// Every driver pointed at a port nothing listens on: a test that reaches the network fails.
     fn drivers() -> Vec<(Channel, Arc<dyn ChannelDriver>)> {
@@ -177,7 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_prospect_without_the_channel_contact_fails_for_good_without_a_request() {
-        let state = prospect(Contact::default());
+        let state = test_prospect(Contact::default());
         for (channel, driver) in drivers() {
             let outbound = Outbound { action_id: "p_1:1", prospect: &state, channel, text: "hi", at: Utc::now() };
             match driver.send(outbound).await {
@@ -189,7 +177,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_outbox_driver_applies_the_same_send_rules() {
-        let state = prospect(Contact { messenger_psid: Some("psid".into()), ..Contact::default() });
+        let state = test_prospect(Contact { messenger_psid: Some("psid".into()), ..Contact::default() });
         for channel in [Channel::Sms, Channel::Email, Channel::Messenger] {
             let outbound = Outbound { action_id: "p_1:1", prospect: &state, channel, text: "hi", at: Utc::now() };
             let reason = match OutboxDriver.send(outbound).await {
@@ -213,7 +201,7 @@ mod tests {
     #[tokio::test]
     async fn messenger_refuses_to_send_outside_the_24_hour_window() {
         let contact = Contact { messenger_psid: Some("psid".into()), ..Contact::default() };
-        let mut state = prospect(contact);
+        let mut state = test_prospect(contact);
         let (_, driver) = drivers().pop().unwrap();
         for last_inbound in [None, Some(Utc::now() - chrono::Duration::hours(25))] {
             state.last_inbound_by_channel.clear();

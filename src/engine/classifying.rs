@@ -35,6 +35,11 @@ impl Classifying {
         self.lock().entry(action_id.to_string()).or_insert_with(|| (prospect.to_string(), Instant::now()));
     }
 
+    /// Whether `action_id` is an AI call still holding its person's sends.
+    pub fn is_pending(&self, action_id: &str) -> bool {
+        self.lock().contains_key(action_id)
+    }
+
     pub fn end(&self, action_id: &str) {
         self.lock().remove(action_id);
     }

@@ -62,7 +62,7 @@ async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
     // An AI call's answer (or final failure) is now an event in the prospect's inbox: the
     // worker releases the person's sends once it is applied. A call that will be retried
     // releases them now: the provider is taken as down and the lexicon's decision stands.
-    if !matches!(inner.store.outbox_entry(action_id), Ok(None)) {
+    if inner.classifying.is_pending(action_id) && !matches!(inner.store.outbox_entry(action_id), Ok(None)) {
         inner.classifying.end(action_id);
     }
     result

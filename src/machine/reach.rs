@@ -112,26 +112,26 @@ pub fn normalise_contact(contact: Contact) -> Result<Contact, String> {
     Ok(Contact { phone, email, messenger_psid: blank(contact.messenger_psid), timezone, ..contact })
 }
 
+/// A prospect of a one-step SMS workflow with `contact`, for the tests of the send rules here
+/// and in the channel drivers.
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
+pub(crate) fn test_prospect(contact: Contact) -> ProspectState {
     use crate::catalog::model::WorkflowSource;
     use crate::catalog::{CompileOptions, compile_source};
+    let text = "id: w\nchannel: sms\nsteps:\n  - { id: hi, send: { template: t.j2 } }\n  - { id: bye, end: done }\n";
+    let templates = std::collections::BTreeMap::from([("t.j2".to_string(), "hi".to_string())]);
+    let source = WorkflowSource { file: "w.yaml".into(), text: text.into(), templates };
+    let workflow = compile_source(&source, &CompileOptions::default()).unwrap();
+    ProspectState::new("p_1".into(), &workflow, contact, std::collections::BTreeMap::new(), "tok".into(), Utc::now())
+}
 
-    fn prospect(contact: Contact) -> ProspectState {
-        let text =
-            "id: w\nchannel: sms\nsteps:\n  - { id: hi, send: { template: t.j2 } }\n  - { id: bye, end: done }\n";
-        let templates = BTreeMap::from([("t.j2".to_string(), "hi".to_string())]);
-        let source = WorkflowSource { file: "w.yaml".into(), text: text.into(), templates };
-        let workflow = compile_source(&source, &CompileOptions::default()).unwrap();
-        ProspectState::new("p_1".into(), &workflow, contact, BTreeMap::new(), "tok".into(), Utc::now())
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn a_missing_contact_is_refused_on_its_channel_only() {
-        let state = prospect(Contact { phone: Some("+33612345678".into()), ..Contact::default() });
+        let state = test_prospect(Contact { phone: Some("+33612345678".into()), ..Contact::default() });
         let now = Utc::now();
         assert_eq!(check_send(&state, Channel::Sms, now), Ok("+33612345678"));
         let refused = check_send(&state, Channel::Email, now).unwrap_err();
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn messenger_needs_a_messenger_message_in_the_last_24_hours() {
-        let mut state = prospect(Contact { messenger_psid: Some("psid".into()), ..Contact::default() });
+        let mut state = test_prospect(Contact { messenger_psid: Some("psid".into()), ..Contact::default() });
         let now = Utc::now();
         state.last_inbound_by_channel.insert(Channel::Sms, now);
         assert_eq!(check_send(&state, Channel::Messenger, now), Err(Refusal::OutsideMessengerWindow));

@@ -4,12 +4,12 @@
 //! with history), every outbound message was sent, and no timer was lost.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::{Value, json};
+
+use crate::daemon_proc::{Proc, config, free_port, wait_healthy};
 
 const TOKEN: &str = "crash-admin-token";
 const PROSPECTS: usize = 200;
@@ -26,54 +26,6 @@ steps:
   - { id: listen_again, wait_reply: { timeout: 1h, on_timeout: gave_up }, next: ack }
   - { id: gave_up, end: unresponsive }
 ";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    fn spawn(dir: &Path) -> Proc {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("daemon.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_qualifyd"))
-            .args(["serve", "--config"])
-            .arg(dir.join("config.yaml"))
-            .env("QUALIFYD_LOG", "warn")
-            .env_remove("QUALIFYD_ADMIN_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the qualifyd binary starts");
-        Proc { child }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL on Unix
-        let _ = self.child.wait();
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str, dir: &Path) {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
-        assert!(started.elapsed() < Duration::from_secs(20), "daemon did not become healthy; log:\n{log}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn send_reply(client: &reqwest::Client, base: &str, phone: &str, text: &str) -> bool {
     let body = json!({ "channel": "sms", "from": phone, "text": text, "id": text });
@@ -107,13 +59,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     );
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    std::fs::write(
-        dir.join("config.yaml"),
-        format!(
-            "listen: 127.0.0.1:{port}\npublic_url: {base}\ndata_dir: ./data\nworkflows_dir: ./workflows\nprompts_dir: ./prompts\ntimezone: UTC\nsend_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\nadmin_token: {TOKEN}\ninbound_token: {TOKEN}\nprivacy: {{ development_key: true }}\nchannels: {{ sms: {{ driver: outbox }} }}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.join("config.yaml"), config(port, "./data", TOKEN)).unwrap();
     let client = reqwest::Client::new();
     let mut daemon = Proc::spawn(dir);
     wait_healthy(&client, &base, dir).await;

@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::daemon_proc::{Proc, free_port, wait_healthy};
 
 const TOKEN: &str = "full-disk-admin-token";
 const PROSPECTS: usize = 16;
@@ -59,63 +61,6 @@ impl Drop for Mount {
     }
 }
 
-pub struct Proc {
-    pub child: Child,
-}
-
-impl Proc {
-    pub fn spawn(dir: &Path) -> Proc {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("daemon.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_qualifyd"))
-            .args(["serve", "--config"])
-            .arg(dir.join("config.yaml"))
-            .env("QUALIFYD_LOG", std::env::var("FULL_DISK_LOG").unwrap_or_else(|_| "warn".into()))
-            .env_remove("QUALIFYD_ADMIN_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the qualifyd binary starts");
-        Proc { child }
-    }
-
-    /// Waits (bounded) for the process to exit by itself.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-
-    pub fn signal(&self, name: &str) {
-        let _ = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub async fn wait_healthy(client: &reqwest::Client, base: &str, dir: &Path) {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
-        assert!(started.elapsed() < Duration::from_secs(30), "daemon did not become healthy; log:\n{log}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// What the load saw: acknowledged replies (text -> phone), answers by status, hangs.
 #[derive(Default)]
 struct Seen {
@@ -126,20 +71,13 @@ struct Seen {
 }
 
 fn config(port: u16, data_dir: &Path) -> String {
-    format!(
-        "listen: 127.0.0.1:{port}\npublic_url: http://127.0.0.1:{port}\ndata_dir: {}\nworkflows_dir: ./workflows\nprompts_dir: ./prompts\ntimezone: UTC\nsend_window: {{ days: [mon, tue, wed, thu, fri, sat, sun], hours: \"00:00-24:00\" }}\nadmin_token: {TOKEN}\ninbound_token: {TOKEN}\nprivacy: {{ development_key: true }}\nchannels: {{ sms: {{ driver: outbox }} }}\n",
-        data_dir.display()
-    )
+    crate::daemon_proc::config(port, &data_dir.display().to_string(), TOKEN)
 }
 
 pub fn echo_workflow(hook: &str) -> String {
     format!(
         "id: echo\nchannel: sms\nsteps:\n  - {{ id: greet, send: {{ template: greet.j2 }} }}\n  - {{ id: listen, wait_reply: {{ timeout: 1h, on_timeout: bye }} }}\n  - {{ id: ack, send: {{ template: ack.j2 }} }}\n  - {{ id: hook, webhook: {{ url: \"{hook}\" }}, next: listen }}\n  - {{ id: bye, end: done }}\n"
     )
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn receiver() -> MockServer {

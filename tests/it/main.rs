@@ -14,6 +14,7 @@ mod check_cli;
 mod conversation;
 mod crash;
 mod daemon;
+mod daemon_proc;
 mod eval;
 mod full_disk;
 mod fuzz;
