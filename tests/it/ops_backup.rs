@@ -159,6 +159,13 @@ async fn an_offline_backup_and_a_wrong_master_key() {
     let daemon = Daemon::start(original.path()).await;
     let id = daemon.import(json!({"workflow": "inbound-lead", "phone": phone(1)})).await;
     daemon.stop().await;
+    // The stopped in-process daemon's last tasks let go of the store shortly after `stop`: until
+    // then a backup would (rightly) go to the running daemon instead of offline.
+    let store = original.path().join("data").join("store");
+    let started = std::time::Instant::now();
+    while qualifyd::store::SledStore::in_use(&store) && started.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let (ok, stdout, stderr) = qualifyd(original.path(), &["backup", "--config", "config.yaml", "--out", "b"]);
     assert!(ok && stdout.contains("(offline)"), "{stdout}{stderr}");
     let (ok, _, stderr) = qualifyd(original.path(), &["backup", "--config", "config.yaml", "--out", "b"]);
