@@ -167,6 +167,9 @@ impl Store for CountingStore {
     fn seen(&self, key: &str) -> Result<Option<String>, Error> {
         self.read(|s| s.seen(key))
     }
+    fn expired(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<crate::store::Expiring>, Error> {
+        self.read(|s| s.expired(now, limit))
+    }
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         self.read(|s| s.meta(key))
     }

@@ -26,6 +26,10 @@ pub(crate) fn dispatch(inner: &Inner, action_id: String) {
     if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
         return; // The outbox keeps it for the next start.
     }
+    if !inner.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(action_id.clone()) {
+        return; // Already on its way: the task performing it sees the entry as it is now.
+    }
+    let done = InFlight { inner: Arc::downgrade(&inner), action_id: action_id.clone() };
     // Waiting tasks hold a weak handle: a pending side effect never keeps a stopped engine (and
     // its store) alive; the outbox keeps it for the next start.
     let weak = Arc::downgrade(&inner);
@@ -43,6 +47,7 @@ pub(crate) fn dispatch(inner: &Inner, action_id: String) {
     };
     drop(inner);
     tokio::spawn(async move {
+        let _done = done;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -55,6 +60,20 @@ pub(crate) fn dispatch(inner: &Inner, action_id: String) {
             tracing::error!(action = %action_id, error = %err, "recording an action's result failed; it will be retried at the next start");
         }
     });
+}
+
+/// Ends an action's turn in flight when its task finishes, however it finishes.
+struct InFlight {
+    inner: std::sync::Weak<Inner>,
+    action_id: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.action_id);
+        }
+    }
 }
 
 async fn perform(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
@@ -297,9 +316,7 @@ fn record_success(
                     message.status = DeliveryStatus::Sent;
                 }
                 // A receipt that arrived before this point was held for us.
-                let held = inner.store.seen(&crate::engine::queries::early_receipt_key(&provider_id))?;
-                if let Some((status, error)) =
-                    held.and_then(|h| serde_json::from_str::<crate::engine::queries::HeldReceipt>(&h).ok())
+                if let Some((status, error)) = super::receipts::take_held(inner, batch, &provider_id)?
                     && status > message.status
                 {
                     message.status = status;
@@ -376,3 +393,7 @@ pub(crate) async fn recover(inner: &Arc<Inner>, journaled: Vec<super::journal::E
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "executor_tests.rs"]
+mod tests;

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod operator;
 mod privacy;
 mod queries;
+mod receipts;
 mod timers;
 mod versions;
 mod worker;
@@ -103,6 +104,9 @@ pub(crate) struct Inner {
     pub(crate) locks: privacy::Locks,
     /// AI calls waiting for their first answer: the person's sends are held meanwhile.
     pub(crate) classifying: classifying::Classifying,
+    /// Outbox entries dispatched and not yet finished: one action is never performed by two
+    /// tasks at once (a worker and the start-up outbox scan can both hand over the same entry).
+    pub(crate) in_flight: Mutex<HashSet<String>>,
 }
 
 #[derive(Clone)]
@@ -180,10 +184,13 @@ impl Engine {
             tasks: Mutex::new(Vec::new()),
             locks: privacy::Locks::new(),
             classifying: classifying::Classifying::default(),
+            in_flight: Mutex::new(HashSet::new()),
             config,
         });
         let engine = Engine { inner: inner.clone() };
         engine.swap_catalog(catalog).await?;
+        // The outbox as the last run left it, read before any worker can add to it.
+        let outbox = inner.store.outbox()?;
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
         for _ in 0..inner.config.shards.max(1) {
@@ -198,7 +205,7 @@ impl Engine {
             inner.notify(&prospect);
         }
         executor::recover(&inner, journaled).await?;
-        for entry in inner.store.outbox()? {
+        for entry in outbox {
             executor::dispatch(&inner, entry.action.id().to_string());
         }
         engine.resume_erasures().await?;

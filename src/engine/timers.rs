@@ -1,6 +1,7 @@
 //! The timer service: scans the due range of the timer index (never every prospect) a few
 //! times a second, and turns each due timer into a `TimerFired` event in the prospect's inbox,
-//! in the same atomic batch that removes it from the index.
+//! in the same atomic batch that removes it from the index. Once a minute it also forgets the
+//! held receipts and tokens whose time is up (`receipts::sweep_expired`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,9 +15,19 @@ use crate::store::{Batch, Op};
 
 const TICK: Duration = Duration::from_millis(200);
 const BATCH: usize = 2_000;
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 pub(crate) async fn run(inner: Arc<Inner>) {
+    let mut swept = std::time::Instant::now();
     while !inner.stopping.load(Ordering::SeqCst) {
+        if swept.elapsed() >= SWEEP_EVERY {
+            swept = std::time::Instant::now();
+            match super::receipts::sweep_expired(&inner, Utc::now()).await {
+                Ok(0) => {}
+                Ok(count) => tracing::debug!(count, "expired receipts and tokens forgotten"),
+                Err(err) => tracing::warn!(error = %err, "forgetting expired receipts and tokens failed; retrying"),
+            }
+        }
         match step(&inner).await {
             Ok(fired) if fired == BATCH => continue,
             Ok(_) => {}

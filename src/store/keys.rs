@@ -35,6 +35,7 @@
 //! | `r/` | seq | `PrivacyRequest` |
 //! | `e/` | subject | erased at (a tombstone: writes about the subject are dropped) |
 //! | `E/` | subject | empty (erased, data key not yet destroyed: finished at start) |
+//! | `X/` | until, dedupe key digest | empty (when a remembered key expires, earliest first) |
 
 use chrono::{DateTime, Utc};
 
@@ -60,6 +61,7 @@ const PROCESSING: &[u8] = b"l/";
 pub(super) const SUPPRESSIONS: &[u8] = b"z/";
 const RESTRICTIONS: &[u8] = b"v/";
 const ERASED: &[u8] = b"e/";
+pub(super) const EXPIRING: &[u8] = b"X/";
 
 const ESCAPE: u8 = 0x00;
 const ESCAPED_ZERO: u8 = 0xFF;
@@ -279,6 +281,21 @@ pub(super) fn parse_inbox(key: &[u8]) -> Option<(String, u64)> {
     let prospect = reader.string()?;
     let seq = reader.u64()?;
     reader.end((prospect, seq))
+}
+
+/// When a remembered dedupe key (by its digest) expires.
+pub(super) fn expiring(until: DateTime<Utc>, digest: &str) -> Vec<u8> {
+    let mut key = EXPIRING.to_vec();
+    push_time(&mut key, until);
+    push_str(&mut key, digest);
+    key
+}
+
+pub(super) fn parse_expiring(key: &[u8]) -> Option<super::Expiring> {
+    let mut reader = Reader::new(key, EXPIRING)?;
+    let until = reader.time()?;
+    let digest = reader.string()?;
+    reader.end(super::Expiring { until, digest })
 }
 
 pub(super) fn parse_timer(key: &[u8]) -> Option<TimerEntry> {

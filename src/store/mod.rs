@@ -97,6 +97,19 @@ pub enum Op {
         key: String,
         prospect: String,
     },
+    /// Remembers a dedupe key with a value about no prospect (an early delivery receipt, a
+    /// provider's one-time token) until `until`; [`Store::expired`] lists it afterwards.
+    PutExpiring {
+        key: String,
+        value: String,
+        until: DateTime<Utc>,
+    },
+    /// Forgets a dedupe key (an early receipt once its send has taken it).
+    DeleteSeen {
+        key: String,
+    },
+    /// Forgets an expired key (as listed by [`Store::expired`]).
+    DeleteExpired(Expiring),
     PutContact {
         key: ContactKey,
         prospect: String,
@@ -175,6 +188,13 @@ pub struct TimerEntry {
     pub seq: u64,
 }
 
+/// A remembered key whose time is up (its keyed hash: the key itself is not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiring {
+    pub until: DateTime<Utc>,
+    pub digest: String,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Applies every op atomically. Not durable until [`Store::flush`] returns.
     fn apply(&self, batch: Batch) -> Result<(), Error>;
@@ -209,8 +229,11 @@ pub trait Store: Send + Sync + 'static {
     fn outbox_entry(&self, action_id: &str) -> Result<Option<OutboxEntry>, Error>;
     fn count_outbox(&self) -> Result<usize, Error>;
 
-    /// The prospect recorded for a dedupe key, if the key was seen.
+    /// The prospect recorded for a dedupe key, if the key was seen (or the value of a key
+    /// remembered with [`Op::PutExpiring`], expired or not).
     fn seen(&self, key: &str) -> Result<Option<String>, Error>;
+    /// Keys remembered with [`Op::PutExpiring`] whose time is at or before `now`, earliest first.
+    fn expired(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Expiring>, Error>;
 
     fn meta(&self, key: &str) -> Result<Option<String>, Error>;
 

@@ -265,6 +265,16 @@ impl SledStore {
                     writes.insert(keys::seen_by(&prospect, &digest), &[][..]);
                 }
             }
+            Op::PutExpiring { key, value, until } => {
+                let digest = self.seen_digest(&key);
+                writes.insert(keys::seen(&digest), encode(&value)?);
+                writes.insert(keys::expiring(until, &digest), &[][..]);
+            }
+            Op::DeleteSeen { key } => writes.remove(keys::seen(&self.seen_digest(&key))),
+            Op::DeleteExpired(expired) => {
+                writes.remove(keys::seen(&expired.digest));
+                writes.remove(keys::expiring(expired.until, &expired.digest));
+            }
             Op::PutContact { key, prospect } => {
                 if self.accepts(&prospect)? {
                     writes.insert(self.contact_key(&key, &prospect), &[][..]);
@@ -427,6 +437,19 @@ impl Store for SledStore {
             due.push(entry);
         }
         Ok(due)
+    }
+
+    fn expired(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<super::Expiring>, Error> {
+        let iter = self.tree.scan_prefix(keys::EXPIRING);
+        let mut expired = Vec::new();
+        for entry in self.parsed_keys(iter, keys::EXPIRING, keys::parse_expiring).take(limit) {
+            let entry = entry?;
+            if entry.until > now {
+                break;
+            }
+            expired.push(entry);
+        }
+        Ok(expired)
     }
 
     fn count_timers(&self) -> Result<usize, Error> {

@@ -302,18 +302,12 @@ async fn a_full_disk_answers_503_reports_unhealthy_and_loses_or_doubles_nothing(
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(counts.len(), inbound_total, "one hand-off per recorded reply, each under its own action id");
-    // Performed while the store could not record it: journaled, not performed again. A few
-    // hand-offs (about one run in three) are still delivered twice under their one key with no
-    // error logged about them: the cause is not found yet (suspected: a result sled reported
-    // durable missing after the restart). The receiver drops them by Idempotency-Key; reported
-    // here, and bounded.
+    // Performed while the store could not record it: journaled, not performed again. (Repeats
+    // seen here came from one action dispatched twice at start, by a worker and by the outbox
+    // scan; an action is now performed by one task at a time.)
     let redelivered: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    eprintln!(
-        "full disk: {} hand-offs, {} delivered twice under one key: {redelivered:?}",
-        counts.len(),
-        redelivered.len()
-    );
-    assert!(redelivered.iter().all(|(_, n)| **n == 2), "a side effect delivered more than twice: {redelivered:?}");
+    eprintln!("full disk: {} hand-offs, {} delivered twice: {redelivered:?}", counts.len(), redelivered.len());
+    assert!(redelivered.is_empty(), "side effects performed twice because of the full disk: {redelivered:?}");
     daemon.signal("TERM");
     daemon.wait_exit(Duration::from_secs(30));
     drop(mount);
