@@ -258,7 +258,7 @@ fn check_inbound_webhook(settings: &Settings) -> Result<(), Error> {
     }
 }
 
-/// The file in `data_dir` that journals side effects performed while the store could not record them.
+/// The file in `data_dir` that journals side effects performed whose results the store has not recorded yet.
 pub const JOURNAL_FILE: &str = "performed.journal";
 
 /// The file in `data_dir` a generated admin token is written to.

@@ -121,22 +121,35 @@ async fn attempt(inner: &Arc<Inner>, action_id: &str) -> Result<(), Error> {
         Ok(Outcome::Done) => Some(String::new()),
         Ok(Outcome::Ai(_)) | Err(_) => None,
     };
-    let recorded = record(inner, action_id, entry, state, result).await;
-    if let (Err(err), Some(provider_id)) = (&recorded, performed) {
-        // Performed, but the store cannot say so: the journal keeps it from being done twice.
-        let noted = inner
-            .journal
-            .as_ref()
-            .map(|journal| journal.note(&super::journal::Entry { action_id: action_id.to_string(), provider_id }));
-        match noted {
-            Some(Ok(())) => {
-                tracing::warn!(action = %action_id, error = %err, "a side effect's result is journaled until the store takes writes again")
+    // Noted before the store hears of it: a kill or a failed write in between does not make
+    // it happen twice (see `journal`).
+    let noted = match (&inner.journal, performed) {
+        (Some(journal), Some(provider_id)) => {
+            let entry = super::journal::Entry { action_id: action_id.to_string(), provider_id };
+            match journal.note(&entry) {
+                Ok(slot) => Some((journal, slot)),
+                Err(err) => {
+                    tracing::error!(action = %action_id, error = %err, "a performed side effect could not be journaled: it may be performed again if this process dies before recording it");
+                    None
+                }
             }
-            Some(Err(journal)) => {
-                tracing::error!(action = %action_id, error = %journal, "a performed side effect could not be journaled: it may be performed again at the next start")
-            }
-            None => {}
         }
+        _ => None,
+    };
+    let recorded = record(inner, action_id, entry, state, result).await;
+    match (noted, &recorded) {
+        (Some((journal, slot)), Ok(())) => {
+            if let Err(err) = journal.release(slot) {
+                tracing::warn!(action = %action_id, error = %err, "a recorded side effect stays in the journal");
+            }
+        }
+        (Some((journal, _)), Err(err)) => {
+            tracing::warn!(action = %action_id, error = %err, "a side effect's result is journaled until the store takes writes again");
+            if let Err(err) = journal.sync() {
+                tracing::error!(action = %action_id, error = %err, "syncing the journal of performed side effects failed");
+            }
+        }
+        (None, _) => {}
     }
     recorded
 }

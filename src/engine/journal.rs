@@ -1,14 +1,19 @@
-//! The journal of side effects performed whose result the store could not record (a full or
-//! failing disk): without it the outbox entry, still durable, would be performed again at the
-//! next start. The file is preallocated (written with zeros when created), so noting an entry
-//! overwrites blocks the filesystem already gave it and needs no free space. At start the
-//! engine records every journaled result as if it had just come back, then clears the journal.
+//! The journal of side effects performed whose result the store has not recorded yet: an entry
+//! is noted the moment a side effect succeeds, before its result goes to the store, and
+//! released once the store holds it durably. A process killed in between (SIGKILL, a crash) or
+//! a store that fails (a full disk) leaves it noted, so the outbox entry, still durable, is
+//! recorded at the next start instead of performed again. The file is preallocated (written
+//! with zeros when created), so noting an entry overwrites blocks the filesystem already gave
+//! it and needs no free space. Notes are not synced one by one (the page cache outlives the
+//! process); the journal is synced when the store fails. Left: the instant between a provider
+//! accepting a request and its answer reaching us, covered by the idempotency key.
 //!
 //! One entry per fixed-size slot: `action_id \t provider_id \n`, NUL-padded. Action and
 //! provider ids only: no personal data.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -36,9 +41,14 @@ pub struct Entry {
 
 pub struct Journal {
     path: String,
-    /// The file and the next free slot.
-    file: Mutex<(File, usize)>,
+    file: File,
+    /// Slots not holding an entry.
+    free: Mutex<Vec<usize>>,
 }
+
+/// The slot an entry was noted in, to release once the store has recorded its result.
+#[derive(Debug)]
+pub struct Slot(usize);
 
 impl Journal {
     /// Opens (creating and preallocating it if needed) the journal at `path`, with what it holds.
@@ -48,64 +58,87 @@ impl Journal {
             std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
-        let entries = parse(&bytes);
+        let mut entries = Vec::new();
+        let mut free = Vec::new();
+        for (index, slot) in bytes.chunks(SLOT).enumerate().take(SLOTS) {
+            match parse(slot) {
+                Some(entry) => entries.push(entry),
+                None => free.push(index),
+            }
+        }
         if bytes.len() != SLOT * SLOTS {
             file.set_len(0).map_err(io)?;
-            file.seek(SeekFrom::Start(0)).map_err(io)?;
-            file.write_all(&vec![0u8; SLOT * SLOTS]).map_err(io)?;
+            file.write_all_at(&vec![0u8; SLOT * SLOTS], 0).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            free = (0..SLOTS).filter(|i| *i >= entries.len()).collect();
+            // Rewritten whole: what was read is written back in the first slots.
+            for (index, entry) in entries.iter().enumerate() {
+                file.write_all_at(&encode(entry)?, (index * SLOT) as u64).map_err(io)?;
+            }
             file.sync_all().map_err(io)?;
         }
-        let journal = Journal { path: path.display().to_string(), file: Mutex::new((file, entries.len())) };
-        Ok((journal, entries))
+        free.reverse(); // lowest slots first
+        Ok((Journal { path: path.display().to_string(), file, free: Mutex::new(free) }, entries))
     }
 
-    /// Notes a performed side effect durably, in space the file already has.
-    pub fn note(&self, entry: &Entry) -> Result<(), Error> {
-        let line = format!("{}\t{}\n", entry.action_id, entry.provider_id);
-        if line.len() > SLOT {
-            return Err(Error::TooLong(line.len()));
+    /// Notes a performed side effect in space the file already has, before its result goes to
+    /// the store: a process killed in between finds it at the next start. Not synced (the page
+    /// cache outlives the process); [`Journal::sync`] makes it durable when the store fails.
+    pub fn note(&self, entry: &Entry) -> Result<Slot, Error> {
+        let bytes = encode(entry)?;
+        let index = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop().ok_or(Error::Full)?;
+        if let Err(err) = self.file.write_all_at(&bytes, (index * SLOT) as u64) {
+            self.free.lock().unwrap_or_else(|e| e.into_inner()).push(index);
+            return Err(Error::Io { path: self.path.clone(), source: err });
         }
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let (file, next) = &mut *guard;
-        if *next >= SLOTS {
-            return Err(Error::Full);
-        }
-        let mut slot = line.into_bytes();
-        slot.resize(SLOT, 0);
-        let io = |source| Error::Io { path: self.path.clone(), source };
-        file.seek(SeekFrom::Start((*next * SLOT) as u64)).map_err(io)?;
-        file.write_all(&slot).map_err(io)?;
-        file.sync_data().map_err(io)?;
-        *next += 1;
+        Ok(Slot(index))
+    }
+
+    /// Forgets a noted entry once the store holds its result durably.
+    pub fn release(&self, slot: Slot) -> Result<(), Error> {
+        self.file
+            .write_all_at(&[0u8; SLOT], (slot.0 * SLOT) as u64)
+            .map_err(|source| Error::Io { path: self.path.clone(), source })?;
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).push(slot.0);
         Ok(())
+    }
+
+    /// Makes the noted entries durable (the store could not record their results).
+    pub fn sync(&self) -> Result<(), Error> {
+        self.file.sync_data().map_err(|source| Error::Io { path: self.path.clone(), source })
     }
 
     /// Empties the journal once its entries are recorded in the store (durably).
     pub fn clear(&self) -> Result<(), Error> {
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let (file, next) = &mut *guard;
         let io = |source| Error::Io { path: self.path.clone(), source };
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        file.write_all(&vec![0u8; SLOT * SLOTS]).map_err(io)?;
-        file.sync_data().map_err(io)?;
-        *next = 0;
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        self.file.write_all_at(&vec![0u8; SLOT * SLOTS], 0).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        *free = (0..SLOTS).rev().collect();
         Ok(())
     }
 }
 
-/// The entries of a journal file, in order, up to the first empty slot.
-fn parse(bytes: &[u8]) -> Vec<Entry> {
-    let mut entries = Vec::new();
-    for slot in bytes.chunks(SLOT) {
-        let text = String::from_utf8_lossy(slot);
-        let Some((line, _)) = text.split_once('\n') else { break };
-        let Some((action_id, provider_id)) = line.split_once('\t') else { break };
-        if action_id.is_empty() {
-            break;
-        }
-        entries.push(Entry { action_id: action_id.to_string(), provider_id: provider_id.to_string() });
+/// One slot's bytes: the line, NUL-padded.
+fn encode(entry: &Entry) -> Result<Vec<u8>, Error> {
+    let line = format!("{}\t{}\n", entry.action_id, entry.provider_id);
+    if line.len() > SLOT {
+        return Err(Error::TooLong(line.len()));
     }
-    entries
+    let mut slot = line.into_bytes();
+    slot.resize(SLOT, 0);
+    Ok(slot)
+}
+
+/// The entry a slot holds, if any.
+fn parse(slot: &[u8]) -> Option<Entry> {
+    let text = String::from_utf8_lossy(slot);
+    let (line, _) = text.split_once('\n')?;
+    let (action_id, provider_id) = line.split_once('\t')?;
+    if action_id.is_empty() {
+        return None;
+    }
+    Some(Entry { action_id: action_id.to_string(), provider_id: provider_id.to_string() })
 }
 
 #[cfg(test)]
@@ -121,12 +154,18 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), (SLOT * SLOTS) as u64);
         let sent = Entry { action_id: "p_1:3".into(), provider_id: "SM123".into() };
         let hook = Entry { action_id: "p_2:7".into(), provider_id: String::new() };
+        let released = Entry { action_id: "p_3:1".into(), provider_id: String::new() };
         journal.note(&sent).unwrap();
+        let slot = journal.note(&released).unwrap();
         journal.note(&hook).unwrap();
+        journal.release(slot).unwrap(); // recorded by the store: forgotten
         drop(journal);
         let (journal, entries) = Journal::open(&path).unwrap();
         assert_eq!(entries, vec![sent, hook.clone()]);
-        journal.note(&hook).unwrap(); // appended after the two it found
+        journal.note(&hook).unwrap(); // in the free slot, not over the two it found
+        drop(journal);
+        let (journal, entries) = Journal::open(&path).unwrap();
+        assert_eq!(entries.len(), 3);
         journal.clear().unwrap();
         drop(journal);
         assert!(Journal::open(&path).unwrap().1.is_empty());
