@@ -58,13 +58,7 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`, sealing personal data with `vault`. A fresh store
     /// records [`SCHEMA_VERSION`]; an existing one must carry the same version.
     pub fn open_with(dir: &Path, cache_capacity_bytes: u64, vault: Vault) -> Result<SledStore, Error> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_capacity_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| backend(&format!("opening the store in {}", dir.display()), e))?;
+        let db = open_db(dir, cache_capacity_bytes)?;
         let tree = db
             .open_tree(Self::TREE)
             .map_err(|e| backend(&format!("opening tree `{}` in {}", Self::TREE, dir.display()), e))?;
@@ -325,6 +319,38 @@ impl SledStore {
             None => tracing::debug!(key = %keys::display(&key), "a write about an erased subject was dropped"),
         }
         Ok(())
+    }
+}
+
+/// How long opening waits for the store's file lock (a process that just stopped, or a handle
+/// of this process whose background flush is ending, may still hold it).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the sled database in `dir`, waiting (bounded) for its file lock.
+fn open_db(dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, Error> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(500))
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(err) if err.to_string().contains("could not acquire lock") => {
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(Error::Backend(format!(
+                        "the store in {} is in use by another process (another qualifyd, or a backup) and was \
+                         not released within {} s: stop it first",
+                        dir.display(),
+                        LOCK_WAIT.as_secs()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(err) => return Err(backend(&format!("opening the store in {}", dir.display()), err)),
+        }
     }
 }
 

@@ -163,7 +163,8 @@ pub async fn start_app(settings: Settings) -> RunningApp {
         match qualifyd::app::start(settings.clone()).await {
             Ok(app) => return app,
             Err(err)
-                if err.to_string().contains("could not acquire lock")
+                if (err.to_string().contains("could not acquire lock")
+                    || err.to_string().contains("in use by another process"))
                     && started.elapsed() < Duration::from_secs(10) =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await;

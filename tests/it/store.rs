@@ -404,3 +404,19 @@ fn a_malformed_index_key_is_an_error_not_a_panic() {
     assert!(matches!(store.next_timer(), Err(Error::Corrupt { .. })));
     assert!(matches!(store.due_timers(t0(), 10), Err(Error::Corrupt { .. })));
 }
+
+#[test]
+fn opening_waits_for_a_handle_that_is_letting_go() {
+    let dir = TempDir::new().unwrap();
+    let first = open(dir.path());
+    apply(&first, vec![Op::PutProspect(Box::new(prospect("p_1")))]);
+    first.flush().unwrap();
+    let letting_go = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(first);
+    });
+    // Held when this starts: opened once the first handle is gone, not refused.
+    let store = open(dir.path());
+    letting_go.join().unwrap();
+    assert_eq!(store.prospect("p_1").unwrap(), Some(prospect("p_1")));
+}
